@@ -15,3 +15,8 @@ def input_error(source: str, field: str | None, expected: str, found: str) -> Un
     """Build an `UnseenInputError` with the house format: where, which field, expected, found."""
     where = f"{source}: field '{field}'" if field else source
     return UnseenInputError(f"{where}: expected {expected}, found {found}")
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or Inf. The message says which loss, at which epoch and step, and
+    where the last good checkpoint is; the CLI prints it and exits with status 1."""

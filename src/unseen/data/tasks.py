@@ -100,7 +100,8 @@ def make_validation_task(benchmark: Benchmark, preprocessing: Preprocessing = Pr
     trainval = benchmark.trainval_idx
     seen = benchmark.seen_classes
     n_pseudo_unseen = int(round(split.unseen_class_fraction * seen.size))
-    n_pseudo_unseen = min(max(n_pseudo_unseen, 1), seen.size - 1)
+    # At least two pseudo-unseen classes where possible: one class makes U a single accuracy.
+    n_pseudo_unseen = min(max(n_pseudo_unseen, 2), seen.size - 1)
     if seen.size < 2:
         raise UnseenInputError(f"benchmark '{benchmark.name}': a validation split needs at least "
                                f"2 seen classes, found {seen.size}")
@@ -134,7 +135,9 @@ def _build(benchmark: Benchmark, name: str, train_idx: np.ndarray, eval_seen: np
            seen: np.ndarray | None = None, unseen: np.ndarray | None = None) -> GZSLTask:
     features = benchmark.features
     if preprocessing.features == "minmax":
-        features = minmax_scale(features, train_idx)
+        scaler = fit_minmax(features[train_idx])
+        features = apply_minmax(features, scaler)
+        notes = {**notes, "minmax": scaler}
     semantics = benchmark.semantics
     if preprocessing.semantics == "l2":
         norms = np.linalg.norm(semantics, axis=1, keepdims=True)
@@ -145,20 +148,27 @@ def _build(benchmark: Benchmark, name: str, train_idx: np.ndarray, eval_seen: np
         eval_unseen_idx=np.asarray(eval_unseen, np.int64),
         seen_classes=benchmark.seen_classes if seen is None else seen,
         unseen_classes=benchmark.unseen_classes if unseen is None else unseen,
-        notes={**notes, "preprocessing": preprocessing.__dict__},
+        notes={**notes, "preprocessing": dict(preprocessing.__dict__)},
     )
 
 
-def minmax_scale(features: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
-    """Scale every dimension to [0, 1] with min/max of `fit_rows`, then divide by the max.
-
-    This is sklearn's MinMaxScaler as f-CLSWGAN and CE-GZSL use it; other rows may fall
-    outside [0, 1]. Constant dimensions map to 0.
-    """
-    fit = features[fit_rows]
-    low = fit.min(axis=0)
-    span = fit.max(axis=0) - low
+def fit_minmax(fit_features: np.ndarray) -> dict[str, np.ndarray | float]:
+    """MinMax statistics of the training rows, as sklearn's MinMaxScaler in f-CLSWGAN/CE-GZSL,
+    plus the reference's extra division by the scaled maximum (1.0 unless all dims constant)."""
+    low = fit_features.min(axis=0)
+    span = fit_features.max(axis=0) - low
     span[span == 0] = 1.0
-    scaled = ((features - low) / span).astype(np.float32)
-    top = scaled[fit_rows].max()
-    return scaled / top if top > 0 else scaled
+    top = float(((fit_features - low) / span).max()) if fit_features.size else 1.0
+    return {"low": low.astype(np.float32), "span": span.astype(np.float32),
+            "top": top if top > 0 else 1.0}
+
+
+def apply_minmax(features: np.ndarray, scaler: dict) -> np.ndarray:
+    """Apply `fit_minmax` statistics; rows outside the fit set may leave [0, 1]."""
+    return ((features - scaler["low"]) / scaler["span"] / scaler["top"]).astype(np.float32)
+
+
+def transform_features(task: GZSLTask, raw_features: np.ndarray) -> np.ndarray:
+    """Preprocess new raw features exactly like the task's own rows (for `predict`)."""
+    scaler = task.notes.get("minmax")
+    return apply_minmax(raw_features, scaler) if scaler else raw_features.astype(np.float32)

@@ -1,0 +1,186 @@
+"""The `unseen` command: a thin layer over the Python API.
+
+Exit codes: 0 success; 2 bad input or usage (one message naming the file or option, the field,
+what was expected and what was found; no traceback); 1 internal error or diverged training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from unseen.errors import TrainingDivergedError, UnseenInputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unseen", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a method on a data set (several seeds)")
+    train.add_argument("method", nargs="?", help="method name (see `unseen methods`)")
+    train.add_argument("--dataset", help="AWA1, AWA2, CUB, CUB-sent, SUN, APY, FLO, animals, "
+                                         "fashion, shapes, or a directory in the xlsa17 layout")
+    train.add_argument("--data-root", help="folder holding res101.mat + att_splits.mat, or its "
+                                           "parent holding a NAME/ folder")
+    train.add_argument("--protocol", default="clean", choices=["clean", "paper"])
+    train.add_argument("--preset", help="named settings (default: the preset named after the data "
+                                        "set, if any)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a hyperparameter or run option (repeatable)")
+    train.add_argument("--seed", dest="seeds", type=int, nargs="+", default=None,
+                       help="one or more seeds (default: 0)")
+    train.add_argument("--out", help="run directory (default: runs/METHOD-DATASET-PROTOCOL)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
+
+    evaluate = commands.add_parser("eval", help="recompute a run's metrics from its saved scores")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--gamma", type=float, help="calibrated-stacking gamma to apply instead")
+
+    data = commands.add_parser("data", help="download, inspect or check data sets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    download = data_commands.add_parser("download", help="fetch the official xlsa17 archive")
+    download.add_argument("name", choices=["xlsa17"])
+    download.add_argument("--cache-dir", default=None, help="default: $UNSEEN_CACHE or "
+                                                            "~/.cache/unseen")
+    download.add_argument("--url", default=None, help="alternative archive URL (a mirror)")
+    download.add_argument("--sha256", default=None, help="expected archive checksum")
+    for name, text in (("info", "print shapes, class counts and split sizes"),
+                       ("check", "report every problem found in a data set")):
+        sub = data_commands.add_parser(name, help=text)
+        sub.add_argument("path", help="a dataset directory, or a name with --data-root")
+        sub.add_argument("--data-root", default=None)
+
+    demo = commands.add_parser("demo", help="CE-GZSL vs ESZSL on the embedded real benchmark")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--seed", dest="seeds", type=int, nargs="+", default=[0, 1, 2])
+
+    commands.add_parser("methods", help="list methods and their presets")
+
+    predict = commands.add_parser("predict", help="top-k classes for new images")
+    predict.add_argument("run_dir")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--seed", type=int, default=None, help="which seed's model (default: "
+                                                                "the first)")
+    return parser
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        for item in pair.split():
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise UnseenInputError(f"option '--set {item}': expected KEY=VALUE, found no '='")
+            overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from unseen.results import format_table
+    from unseen.runner import Runner, RunSpec
+
+    if args.resume:
+        results = Runner.resume(args.resume).run()
+        print(format_table(results))
+        return 0
+    if not args.method or not args.dataset:
+        raise UnseenInputError("unseen train: expected METHOD and --dataset NAME (or --resume "
+                               "RUN_DIR), found " + ("no method" if not args.method else
+                                                     "no --dataset"))
+    out = args.out or f"runs/{args.method}-{Path(args.dataset).name}-{args.protocol}"
+    spec = RunSpec(method=args.method, dataset=args.dataset, data_root=args.data_root,
+                   protocol=args.protocol, preset=args.preset,
+                   overrides=parse_overrides(args.overrides), seeds=args.seeds or [0], out=out)
+    results = Runner(spec).run()
+    print(format_table(results))
+    print(f"run directory: {out}")
+    return 0
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from unseen.evaluate_run import evaluate_run
+    from unseen.results import format_table
+
+    print(format_table(evaluate_run(args.run_dir, args.gamma)))
+    return 0
+
+
+def command_data(args: argparse.Namespace) -> int:
+    if args.data_command == "download":
+        from unseen.data.download import download_xlsa17
+
+        kwargs = {k: v for k, v in (("url", args.url), ("sha256", args.sha256)) if v}
+        path = download_xlsa17(args.cache_dir or _cache_dir(), **kwargs)
+        print(f"xlsa17 ready at {path}")
+        return 0
+    from unseen.data.datasets import resolve_dataset_dir
+    from unseen.data.inspect import check_dataset, dataset_info
+    from unseen.data.loading import load_dataset
+
+    if args.data_command == "info":
+        print(dataset_info(load_dataset(args.path, args.data_root)))
+        return 0
+    directory = resolve_dataset_dir(args.path, args.data_root)
+    problems = check_dataset(directory)
+    for problem in problems:
+        print(f"- {problem}")
+    print(f"{directory}: {len(problems)} problem(s) found" if problems else
+          f"{directory}: no problems found")
+    return 2 if problems else 0
+
+
+def command_methods(_: argparse.Namespace) -> int:
+    from unseen.methods.registry import get_method, method_names
+
+    for name in method_names():
+        method = get_method(name)
+        print(f"{name:8s} {method.description}")
+        print(f"         presets: {', '.join(method.presets) or '(none)'}")
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    from unseen.demo import run_demo
+
+    run_demo(args.out, args.seeds)
+    return 0
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from unseen.predict import format_predictions, predict
+
+    predictions = predict(args.run_dir, args.images, top_k=args.top_k, seed=args.seed)
+    print(format_predictions(predictions))
+    return 0
+
+
+def _cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("UNSEEN_CACHE", Path.home() / ".cache" / "unseen"))
+
+
+COMMANDS = {"train": command_train, "eval": command_eval, "data": command_data,
+            "methods": command_methods, "demo": command_demo, "predict": command_predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UnseenInputError as error:
+        print(f"unseen: error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDivergedError as error:
+        print(f"unseen: training diverged: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("unseen: interrupted; continue with `unseen train --resume RUN_DIR`",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""CE-GZSL's losses (reference `CE_GZSL.py` / `losses.py`), in exact but batched forms.
+
+- `critic_terms`: mean critic scores on real and fake rows and the WGAN-GP penalty, with the
+  penalty's input gradient written in closed form (see its docstring);
+- `supcon_loss`: the one-view supervised-contrastive "L_out" loss (`SupConLoss_clear`);
+- `class_cross_entropy`: the class-level loss through the comparator F, over seen classes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from unseen.methods.cegzsl.networks import LEAKY_SLOPE, Comparator, Critic
+
+# Elements of one B-chunk x C x hidden block on CPU: a few MiB, so the recomputed block stays
+# in cache; larger chunks are slower on CPU, not faster.
+_CPU_CHUNK_ELEMENTS = 1 << 20
+# Blocks alive at once in the factored comparator (hidden, its gradient, a temporary).
+_LIVE_BLOCKS = 3
+
+
+def critic_terms(critic: Critic, real: torch.Tensor, fake: torch.Tensor, semantics: torch.Tensor,
+                 alpha: torch.Tensor, gp_weight: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean D(real, a), mean D(fake, a), gradient penalty) for one critic step.
+
+    `fake` must be detached. The penalty is lambda * mean_i (||dD/dx(x_hat_i, a_i)|| - 1)^2 at
+    x_hat = alpha * real + (1 - alpha) * fake, with one alpha [B, 1] per sample. D is
+    fc2(LeakyReLU(fc1 [x ; a])), so dD/dx = W_x^T (w2 * slope) where slope in {1, 0.2} is
+    LeakyReLU' at fc1(x_hat): the same tensor autograd builds with `create_graph=True`, without
+    the third forward pass or the double backward. fc1 is affine, so its value at x_hat is the
+    alpha-mix of its values at real and fake (the semantic part and bias have weight
+    alpha + 1 - alpha = 1).
+    """
+    preactivation = critic.preactivation(torch.stack([real, fake]), semantics)
+    scores = critic.head(preactivation)
+    with torch.no_grad():
+        mixed = torch.lerp(preactivation[1], preactivation[0], alpha)
+        slope = torch.where(mixed > 0, 1.0, LEAKY_SLOPE)
+    feature_weight = critic.fc1.weight[:, :critic.feature_dim]
+    input_gradient = (slope * critic.fc2.weight) @ feature_weight
+    penalty = ((input_gradient.norm(2, dim=1) - 1.0) ** 2).mean() * gp_weight
+    return scores[0].mean(), scores[1].mean(), penalty
+
+
+def supcon_loss(projections: torch.Tensor, labels: torch.Tensor, temperature: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Supervised contrastive loss over unit-norm `projections` [M, d]; returns (loss, anchors).
+
+    Positives of anchor i: other rows with its label; its denominator: all other rows.
+    Anchors without a positive are dropped and the loss is averaged over the remaining
+    `anchors` (a 0-d tensor). When no anchor has a positive the loss is 0 (not 0/0), still
+    attached to the graph; the caller can report `anchors == 0`.
+    """
+    count = projections.shape[0]
+    not_self = ~torch.eye(count, dtype=torch.bool, device=projections.device)
+    positives = ((labels[:, None] == labels[None, :]) & not_self).to(projections.dtype)
+    logits = torch.div(projections @ projections.T, temperature)
+    logits = logits - logits.max(dim=1, keepdim=True).values.detach()
+    denominator = (torch.exp(logits) * not_self).sum(dim=1, keepdim=True)
+    log_prob = logits - torch.log(denominator)
+    positive_count = positives.sum(dim=1)
+    single = (positive_count == 0).to(projections.dtype)
+    mean_log_prob = (positives * log_prob).sum(dim=1) / (positive_count + single)
+    anchors = count - single.sum()
+    loss = (-mean_log_prob * (1.0 - single)).sum() / anchors.clamp_min(1.0)
+    return loss, anchors
+
+
+def class_cross_entropy(comparator: Comparator, embedding: torch.Tensor,
+                        seen_semantics: torch.Tensor, labels: torch.Tensor, temperature: float,
+                        chunk_rows: int) -> torch.Tensor:
+    """mean_i CE(softmax_c F([h_i ; a_c]) / temperature, labels_i) over the seen classes.
+
+    `labels` are seen-local (positions in the sorted seen classes, the row order of
+    `seen_semantics`). Equal to the reference's per-sample loop (`class_scores_for_loop`).
+    """
+    scores = comparator.pair_scores(embedding, seen_semantics, chunk_rows)
+    return F.cross_entropy(torch.div(scores, temperature), labels)
+
+
+def comparator_chunk_rows(num_classes: int, hidden_dim: int, memory_bytes: int,
+                          device: torch.device) -> int:
+    """Samples per block of the factored comparator: within `memory_bytes` for the
+    B x C x hidden temporaries (4-byte floats) and, on CPU, small enough to stay in cache."""
+    row_elements = num_classes * hidden_dim
+    rows = memory_bytes // (_LIVE_BLOCKS * 4 * row_elements)
+    if device.type == "cpu":
+        rows = min(rows, _CPU_CHUNK_ELEMENTS // row_elements)
+    return max(1, int(rows))

@@ -1,0 +1,174 @@
+"""The five CE-GZSL networks (reference `model.py`), plus the comparator's factored scoring.
+
+Every Linear layer is created with PyTorch's default init and then overwritten with
+N(0, 0.02^2) weights and zero biases, in construction order, exactly as the reference does:
+the default init still consumes the global RNG, which keeps the random stream aligned.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEAKY_SLOPE = 0.2
+
+
+def init_linear_(module: nn.Module) -> None:
+    """The reference's `weights_init`: N(0, 0.02^2) weights, zero biases (Linear layers only)."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    """G: [noise ; semantics] -> hidden (LeakyReLU 0.2) -> feature (ReLU, so features are >= 0)."""
+
+    def __init__(self, noise_dim: int, semantic_dim: int, hidden_dim: int, feature_dim: int
+                 ) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(noise_dim + semantic_dim, hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, feature_dim)
+        self.apply(init_linear_)
+
+    def forward(self, noise: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
+        hidden = F.leaky_relu(self.fc1(torch.cat([noise, semantics], 1)), LEAKY_SLOPE)
+        return F.relu(self.fc2(hidden))
+
+
+class EmbeddingNet(nn.Module):
+    """E and its projection head H: h = ReLU(fc1 x); z = L2-normalised fc2 h."""
+
+    def __init__(self, feature_dim: int, embed_dim: int, projection_dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(feature_dim, embed_dim)
+        self.fc2 = nn.Linear(embed_dim, projection_dim)
+        self.apply(init_linear_)
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """h alone (what the final classifier consumes)."""
+        return F.relu(self.fc1(features))
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.embed(features)
+        return h, F.normalize(self.fc2(h), dim=1)
+
+
+class Critic(nn.Module):
+    """D: [feature ; semantics] -> hidden (LeakyReLU 0.2) -> one unbounded score."""
+
+    def __init__(self, feature_dim: int, semantic_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.fc1 = nn.Linear(feature_dim + semantic_dim, hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, 1)
+        self.apply(init_linear_)
+
+    def forward(self, features: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fc1(torch.cat([features, semantics], 1)))
+
+    def preactivation(self, features: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
+        """fc1 of [features ; semantics] for `features` [..., B, D] sharing one `semantics` [B, A].
+
+        fc1 is split into its feature and semantic blocks, so real and fake batches go through
+        one matmul and the semantic part is computed once.
+        """
+        weight = self.fc1.weight
+        feature_part = F.linear(features, weight[:, :self.feature_dim])
+        return feature_part + F.linear(semantics, weight[:, self.feature_dim:], self.fc1.bias)
+
+    def head(self, preactivation: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.leaky_relu(preactivation, LEAKY_SLOPE))
+
+
+class Comparator(nn.Module):
+    """F: [h ; a] -> hidden (LeakyReLU 0.2) -> relevance score, for every (sample, class) pair."""
+
+    def __init__(self, embed_dim: int, semantic_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.fc1 = nn.Linear(embed_dim + semantic_dim, hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, 1)
+        self.apply(init_linear_)
+
+    def forward(self, embedding: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
+        """The plain form on paired rows: [n, E] x [n, A] -> [n, 1]."""
+        hidden = F.leaky_relu(self.fc1(torch.cat([embedding, semantics], 1)), LEAKY_SLOPE)
+        return self.fc2(hidden)
+
+    def pair_scores(self, embedding: torch.Tensor, semantics: torch.Tensor,
+                    chunk_rows: int) -> torch.Tensor:
+        """Scores of every sample against every class: [B, E] x [C, A] -> [B, C].
+
+        Factored first layer: fc1([h_i ; a_c]) = P_i + Q_c with P = h W_h^T (B x hidden) and
+        Q = A W_a^T + b (C x hidden), so the B*C concatenated rows are never built. The
+        B x C x hidden activation is processed `chunk_rows` samples at a time and recomputed in
+        the backward pass (nothing of that size is kept for autograd).
+        """
+        weight = self.fc1.weight
+        p = F.linear(embedding, weight[:, :self.embed_dim])
+        q = F.linear(semantics, weight[:, self.embed_dim:], self.fc1.bias)
+        return _FactoredHiddenScores.apply(p, q, self.fc2.weight[0], chunk_rows) + self.fc2.bias
+
+
+class LinearLogSoftmax(nn.Module):
+    """The final classifier on h: Linear -> LogSoftmax (trained with NLL)."""
+
+    def __init__(self, embed_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(embed_dim, num_classes)
+        self.apply(init_linear_)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.fc(embedding), dim=1)
+
+
+class _FactoredHiddenScores(torch.autograd.Function):
+    """s[i, c] = sum_k w[k] * LeakyReLU(p[i, k] + q[c, k]), chunked over i, recomputed in backward.
+
+    Gradients: with g[i, c, k] = ds[i, c] * LeakyReLU'(p[i, k] + q[c, k]),
+    dp[i] = w * sum_c g[i, c], dq[c] = w * sum_i g[i, c], dw = sum_{i,c} ds[i, c] * act[i, c].
+    """
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor, q: torch.Tensor, w: torch.Tensor,  # type: ignore[override]
+                chunk_rows: int) -> torch.Tensor:
+        ctx.save_for_backward(p, q, w)
+        ctx.chunk_rows = chunk_rows
+        scores = p.new_empty(p.shape[0], q.shape[0])
+        for start in range(0, p.shape[0], chunk_rows):
+            hidden = torch.add(p[start:start + chunk_rows, None, :], q[None])
+            F.leaky_relu(hidden, LEAKY_SLOPE, inplace=True)
+            torch.matmul(hidden.view(-1, hidden.shape[-1]), w,
+                         out=scores[start:start + chunk_rows].view(-1))
+        return scores
+
+    @staticmethod
+    def backward(ctx, grad_scores: torch.Tensor):  # type: ignore[override]
+        p, q, w = ctx.saved_tensors
+        need_p, need_q, need_w = ctx.needs_input_grad[:3]
+        grad_p = torch.empty_like(p) if need_p else None
+        grad_q = torch.zeros_like(q) if need_q else None
+        grad_w = torch.zeros_like(w) if need_w else None
+        grad_scores = grad_scores.contiguous()
+        rows = ctx.chunk_rows
+        for start in range(0, p.shape[0], rows):
+            g = grad_scores[start:start + rows]
+            hidden = torch.add(p[start:start + rows, None, :], q[None])
+            if need_p or need_q:
+                # g * LeakyReLU'(hidden) in one fused kernel.
+                local = torch.ops.aten.leaky_relu_backward(
+                    g[:, :, None].expand_as(hidden), hidden, LEAKY_SLOPE, False)
+                if grad_p is not None:
+                    torch.sum(local, 1, out=grad_p[start:start + rows])
+                if grad_q is not None:
+                    grad_q += local.sum(0)
+            if grad_w is not None:
+                F.leaky_relu(hidden, LEAKY_SLOPE, inplace=True)
+                grad_w.addmv_(hidden.view(-1, hidden.shape[-1]).T, g.reshape(-1))
+        if grad_p is not None:
+            grad_p.mul_(w)
+        if grad_q is not None:
+            grad_q.mul_(w)
+        return grad_p, grad_q, grad_w, None

@@ -1,0 +1,373 @@
+"""DUET as a `GZSLMethod` (input kind "images"): fit end-to-end, report class probabilities.
+
+Training (spec §3): Adam over every parameter, lr x0.8 every 10 epochs, gradient accumulation
+over `gradient_accumulation` batches. Evaluation (spec §4) pairs every image with the fixed
+template; the template's language-model states are computed once per evaluation and broadcast
+(the language model never sees the image). Reports hold probabilities, the scale the paper's
+calibrated-stacking gammas are defined on: the runner applies gamma.
+
+Clean mode vs `replicate_reference_bugs` (spec §6.1):
+- optimizer: persistent (clean) vs re-created every epoch (reference);
+- trailing accumulation window: stepped (clean) vs left un-stepped and un-zeroed so that it
+  leaks into the next epoch's first step (reference; the leftover gradients are checkpointed);
+- `train()` restored right after evaluation (clean). With one evaluation per epoch the
+  reference's eval-mode sticking has no effect (it calls `train()` at every epoch start), so
+  there is nothing further to replicate;
+- contrastive pools: training rows (clean) vs plus test-seen rows on the test task (reference);
+- X-layer padding mask, MLM loss over padding, fresh MLM head: see model.py and losses.py;
+- the reference's micro accuracies at the config gamma go in the report's `losses` as
+  `micro_U`, `micro_S`, `micro_H` (AWA2 and SUN ran with `--all`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, DistributedSampler
+
+from unseen.errors import TrainingDivergedError, UnseenInputError
+from unseen.methods.base import (
+    EpochReport,
+    GZSLMethod,
+    TrainingMonitor,
+    capture_rng_state,
+    restore_rng_state,
+    seed_everything,
+)
+from unseen.methods.duet.config import PRESETS, DUETConfig
+from unseen.methods.duet.data import (
+    ClassPools,
+    DuetTrainingBatches,
+    EvaluationImages,
+    unbatched,
+)
+from unseen.methods.duet.distributed import DistributedContext
+from unseen.methods.duet.losses import DuetObjective
+from unseen.methods.duet.model import (
+    EFFICIENTNET_LITE0,
+    DuetModel,
+    hub_offline,
+    load_duet_model,
+    resolve_text_model,
+)
+
+log = logging.getLogger(__name__)
+
+LOSS_NAMES = ("classification", "regression", "self_calibration", "mask", "contrast",
+              "image_contrast")
+
+
+class DUET(GZSLMethod):
+    """DUET (AAAI'23): ViT + BERT + LXMERT X-layer, trained end-to-end on images."""
+
+    name = "duet"
+    config_class = DUETConfig
+    presets = PRESETS
+    input_kind = "images"
+    description = ("DUET (Chen et al., AAAI 2023): cross-modal semantic grounding of a ViT's "
+                   "visual token with attribute texts in BERT; end-to-end on images")
+
+    def __init__(self, config: DUETConfig, seed: int) -> None:
+        super().__init__(config, seed)
+        self.config: DUETConfig = config
+        self.distributed = DistributedContext()
+        self.model: DuetModel | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._task_key: tuple | None = None
+        self._pending_state: dict[str, Any] | None = None
+        self._next_epoch = 0
+        self._pixel_cache = None
+        self._pending_rng: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def is_main_process(self) -> bool:
+        """True on rank 0 (and in single-process runs): the only rank that may write files."""
+        return self.distributed.is_main_process
+
+    def fit(self, task, monitor: TrainingMonitor) -> None:
+        cfg = self.config
+        self.distributed = DistributedContext.from_env(self.device.type)
+        seed_everything(self.seed)
+        self._prepare(task)
+        device = self._device
+        if self._pending_rng is not None:  # resuming: continue the checkpointed RNG streams
+            restore_rng_state(self._pending_rng)
+            self._pending_rng = None
+        objective = self.distributed.wrap(self._objective, device)
+        data = self._training_batches(task)
+        sampler = None
+        if self.distributed.enabled:
+            sampler = DistributedSampler(data, self.distributed.world_size, self.distributed.rank,
+                                         shuffle=True, seed=self.seed)
+        steps = cfg.gradient_accumulation
+        for epoch in range(self.start_epoch, cfg.epochs):
+            data.set_epoch(epoch)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            self._set_learning_rate(epoch)
+            self.model.train()
+            loader = DataLoader(data, batch_size=None, sampler=sampler, collate_fn=unbatched,
+                                num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+            sums = dict.fromkeys((*LOSS_NAMES, "loss", "mask_batches", "contrast_tuples"), 0.0)
+            counts = dict.fromkeys(LOSS_NAMES, 0)  # parts are averaged where they occur
+            total = len(loader)
+            for step, batch in enumerate(monitor.progress(loader, f"duet epoch {epoch}", total)):
+                batch = batch.to(device, self._preprocessor.normalise)
+                last = step == total - 1
+                window_end = (step + 1) % steps == 0
+                sync = window_end or last
+                no_sync = (objective.no_sync() if self.distributed.enabled and not sync
+                           else contextlib.nullcontext())
+                with no_sync, self._autocast():
+                    loss, parts = objective(batch)
+                    (loss / steps).backward()
+                if not torch.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"DUET: loss {[k for k, v in parts.items() if not torch.isfinite(v)]} "
+                        f"became {loss.item()} at epoch {epoch}, step {step}; the last good "
+                        "checkpoint is the previous epoch's")
+                if window_end or (last and not cfg.replicate_reference_bugs):
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                sums["loss"] += float(loss.detach())
+                for key, value in parts.items():
+                    sums[key] += float(value.detach())
+                    counts[key] += 1
+                sums["mask_batches"] += float(batch.masked)
+                if batch.contrast_weights is not None:
+                    sums["contrast_tuples"] += batch.contrast_weights.numel()
+            losses = {k: v / max(counts.get(k, total), 1) for k, v in sums.items()}
+            losses = self.distributed.mean(losses)
+            report = self._report(task, epoch, losses)
+            if not cfg.replicate_reference_bugs:
+                self.model.train()
+            self._next_epoch = epoch + 1
+            monitor.epoch_end(self, report)
+        self.start_epoch = max(self.start_epoch, self._next_epoch)
+
+    def scores(self, task, inputs: Tensor, candidate: str | None = None) -> Tensor:
+        """Class probabilities [n, K] over `task.classes` for normalised pixels [n, 3, H, W]."""
+        if candidate not in (None, "epoch"):
+            raise UnseenInputError(f"DUET candidate '{candidate}': expected 'epoch' (DUET has "
+                                   "one classifier)")
+        self._prepare(task)
+        logits = self._template_logits([inputs[i:i + self.config.eval_batch_size]
+                                        for i in range(0, inputs.shape[0],
+                                                       self.config.eval_batch_size)])
+        return torch.softmax(logits, dim=-1)
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.model is None:
+            raise RuntimeError("DUET.state_dict() before fit(): nothing to save")
+        state = {"model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                 "scaler": None,  # bf16 autocast needs no loss scaling
+                 "rng": capture_rng_state(), "epoch": self._next_epoch,
+                 "config": asdict(self.config), "seed": self.seed}
+        if self.config.replicate_reference_bugs:  # the trailing window leaks into next epoch
+            state["pending_gradients"] = {
+                name: p.grad.detach().clone() for name, p in self.model.named_parameters()
+                if p.grad is not None}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._pending_state = state
+        self.start_epoch = self._next_epoch = int(state["epoch"])
+        if self.model is not None:
+            self._apply_pending_state()
+
+    # ------------------------------------------------------------------ setup
+
+    @property
+    def _device(self) -> torch.device:
+        return self.distributed.device(self.device)
+
+    def _prepare(self, task) -> None:
+        """Build (once per task) the vocabulary, text builder, model and objective."""
+        key = (id(task.benchmark), task.name, tuple(task.seen_classes), tuple(task.unseen_classes))
+        if self._task_key == key:
+            return
+        from transformers import AutoTokenizer
+
+        from unseen.methods.duet.attributes import load_attribute_vocabulary
+        from unseen.methods.duet.text import DuetTextBuilder
+
+        cfg = self.config
+        source = task.benchmark.source
+        style = cfg.duet_style or source.get("duet_style", "generic")
+        vocab = load_attribute_vocabulary(
+            task.benchmark, style, groups_json=_path(cfg.attribute_groups),
+            mapping_json=_path(cfg.attribute_mapping), attributes_txt=_path(cfg.attributes_txt))
+        text_model = resolve_text_model(cfg.text_model)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                text_model, local_files_only=hub_offline() or Path(text_model).is_dir())
+        except (OSError, ValueError) as error:
+            raise UnseenInputError(
+                f"DUET text model '{text_model}': expected a tokenizer beside the model, "
+                f"found none ({error}); use `--set text_model=/path/to/model`") from error
+        self._builder = DuetTextBuilder(
+            vocab, task.semantics, task.seen_classes, tokenizer, cfg.max_length,
+            attribute_dropout=cfg.attribute_dropout, prune_length=cfg.prune_length or None,
+            replicate_reference_bugs=cfg.replicate_reference_bugs)
+        self._tokenizer = tokenizer
+        device = self._device
+        if self.model is None:
+            self.model = load_duet_model(cfg.vision_model, cfg.text_model,
+                                         int(task.semantics.shape[1]),
+                                         cfg.replicate_reference_bugs, cfg.mlm_head).to(device)
+        semantics = task.semantics[task.classes].astype(np.float32)
+        semantics /= np.maximum(np.linalg.norm(semantics, axis=1, keepdims=True), 1e-12)
+        self._semantics = torch.from_numpy(semantics).to(device)
+        self._is_seen = torch.from_numpy(task.is_seen_class).to(device)
+        seen_columns = torch.from_numpy(np.searchsorted(task.classes, task.seen_classes))
+        self._template = torch.tensor(self._builder.template_ids(), dtype=torch.long)
+        self._objective = DuetObjective(
+            self.model, self._semantics, seen_columns, self._is_seen, cfg.loss_weights(),
+            self._template, share_template_states=not cfg.replicate_reference_bugs).to(device)
+        self._preprocessor = self._image_preprocessor()
+        if self._pending_state is not None:
+            self._apply_pending_state()
+        self._task_key = key
+
+    def _apply_pending_state(self) -> None:
+        state, self._pending_state = self._pending_state, None
+        self.model.load_state_dict(state["model"])
+        if state.get("optimizer") is not None:
+            self.optimizer = self._new_optimizer(self.config.learning_rate(self.start_epoch))
+            self.optimizer.load_state_dict(state["optimizer"])
+        parameters = dict(self.model.named_parameters())
+        for name, grad in state.get("pending_gradients", {}).items():
+            parameters[name].grad = grad.to(parameters[name].device).clone()
+        self._pending_rng = state.get("rng")
+
+    def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+
+    def _set_learning_rate(self, epoch: int) -> None:
+        lr = self.config.learning_rate(epoch)
+        if self.optimizer is None or self.config.replicate_reference_bugs:
+            # The reference builds a fresh Adam at every epoch start (moments reset).
+            self.optimizer = self._new_optimizer(lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _autocast(self):
+        device = self._device
+        use = self.config.amp == "bf16" or (self.config.amp == "auto" and device.type == "cuda")
+        if not use:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+
+    def _image_preprocessor(self):
+        from unseen.backbones.image_processing import ImagePreprocessor
+
+        if self.config.vision_model.lower() == EFFICIENTNET_LITE0:
+            return ImagePreprocessor.for_efficientnet_lite0(self.config.image_resolution)
+        return ImagePreprocessor.from_model_dir(self.config.vision_model)
+
+    def _pixels(self, task):
+        """The benchmark's uint8 pixel cache (built on rank 0, then opened by every rank)."""
+        if self._pixel_cache is not None:
+            return self._pixel_cache
+        from unseen.data.images import resolve_image_paths
+        from unseen.methods.duet.pixel_cache import PixelCache
+
+        source = task.benchmark.source
+        root = self.config.image_root or source.get("image_root", "")
+        if not root:
+            raise UnseenInputError(f"DUET on '{task.benchmark.name}': expected an image root "
+                                   "(`--set image_root=/path/to/images`), found none")
+        paths = resolve_image_paths(task.benchmark, Path(root), self.config.image_path_rule)
+        cache_dir = Path(self.config.pixel_cache_dir or Path(os.environ.get(
+            "UNSEEN_CACHE", Path.home() / ".cache" / "unseen")) / "duet_pixels")
+        if self.distributed.is_main_process:
+            PixelCache.build(paths, self._preprocessor, cache_dir, progress=True)
+        self.distributed.barrier()
+        self._pixel_cache = PixelCache.build(paths, self._preprocessor, cache_dir, progress=False)
+        return self._pixel_cache
+
+    def _training_batches(self, task) -> DuetTrainingBatches:
+        cache = self._pixels(task)
+        seen = task.seen_classes
+        train_rows = task.train_idx
+        pool_rows = train_rows
+        if self.config.replicate_reference_bugs and task.name == "test":
+            pool_rows = np.concatenate([train_rows, task.eval_seen_idx])  # spec §6.1 leakage
+        local = np.searchsorted(seen, task.benchmark.labels)
+        return DuetTrainingBatches(
+            train_rows, local[train_rows], self._builder, cache.uint8,
+            ClassPools(pool_rows, local[pool_rows], seen.size), self.config.batch_size,
+            self.config.mask_probability, self._tokenizer.pad_token_id, self.seed,
+            build_contrast=self.config.contrast_weight != 0)
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.no_grad()
+    def _template_logits(self, pixel_batches) -> Tensor:
+        """pre_attri . att^T [n, K] (float32, CPU) for the images, each with the template."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        device = self._device
+        ids = self._template.to(device)[None]
+        mask = torch.ones_like(ids)
+        out = []
+        with self._autocast():
+            states = model.encode_text(ids, mask)  # once per evaluation, broadcast to batches
+            for pixels in pixel_batches:
+                pixels = pixels.to(device, non_blocking=True)
+                if pixels.dtype == torch.uint8:
+                    pixels = self._preprocessor.normalise(pixels)
+                result = model(pixels, ids, mask, text_states=states)
+                out.append(model.class_logits(result.pre_attri, self._semantics).float().cpu())
+        if was_training and not self.config.replicate_reference_bugs:
+            model.train()
+        return torch.cat(out) if out else torch.empty(0, self._semantics.shape[0])
+
+    def _evaluation_logits(self, task) -> Tensor:
+        rows = task.eval_idx
+        shard = self.distributed.shard(rows)
+        images = EvaluationImages(shard, self._pixels(task).uint8, self.config.eval_batch_size)
+        loader = DataLoader(images, batch_size=None, collate_fn=unbatched,
+                            num_workers=min(self.config.num_workers, len(images)))
+        local = self._template_logits(loader)
+        return self.distributed.gather_rows(local.to(self._device), rows.size).cpu()
+
+    def _report(self, task, epoch: int, losses: dict[str, float]) -> EpochReport:
+        logits = self._evaluation_logits(task)
+        probabilities = torch.softmax(logits, dim=-1)
+        unseen_columns = torch.from_numpy(~task.is_seen_class)
+        n_seen = task.eval_seen_idx.size
+        zsl = torch.softmax(logits[n_seen:][:, unseen_columns], dim=-1)
+        if self.config.replicate_reference_bugs:
+            losses = losses | micro_accuracies(probabilities, task, self.config.gamma)
+        return EpochReport(epoch=epoch, gzsl_candidates={"epoch": probabilities},
+                           zsl_candidates={"epoch": zsl}, losses=losses)
+
+
+def micro_accuracies(probabilities: Tensor, task, gamma: float) -> dict[str, float]:
+    """Overall (sample) accuracies U, S, H after subtracting gamma from seen probabilities."""
+    is_seen = torch.from_numpy(task.is_seen_class)
+    predictions = (probabilities - gamma * is_seen.float()).argmax(dim=1).numpy()
+    correct = predictions == task.labels_of(task.eval_idx)
+    n_seen = task.eval_seen_idx.size
+    seen = float(correct[:n_seen].mean()) if n_seen else 0.0
+    unseen = float(correct[n_seen:].mean()) if correct.size > n_seen else 0.0
+    harmonic = 2 * seen * unseen / (seen + unseen) if seen + unseen > 0 else 0.0
+    return {"micro_U": unseen, "micro_S": seen, "micro_H": harmonic}
+
+
+def _path(value: str) -> Path | None:
+    return Path(value) if value else None
+

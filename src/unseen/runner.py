@@ -1,0 +1,334 @@
+"""Train a method on a benchmark under a protocol, for several seeds, into a run directory.
+
+    files -> Benchmark -> GZSLTask -> method.fit -> candidate scores -> SelectionMonitor
+          -> final test evaluation -> results.json, metrics.csv, plots, checkpoints
+
+Protocols:
+- `clean` (default): phase "validation" trains on the validation task (built from trainval
+  only) and picks the epoch, the classifier candidate and gamma there; phase "test" retrains
+  on trainval for the chosen number of epochs and evaluates once on the test splits with the
+  chosen candidate and gamma.
+- `paper`: one phase on the test task; epoch and candidate are the best on the test set, gamma
+  is the method's published constant. This reproduces the references' numbers and is labelled
+  as test-set selection everywhere.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unseen.data.benchmark import Benchmark
+from unseen.data.tasks import (
+    GZSLTask,
+    Preprocessing,
+    ValidationSplit,
+    make_test_task,
+    make_validation_task,
+)
+from unseen.errors import UnseenInputError
+from unseen.evaluation import evaluate
+from unseen.methods.base import GZSLMethod, MethodConfig, seed_everything
+from unseen.methods.registry import get_method
+from unseen.parallel import init_from_env, is_main_process
+from unseen.results import aggregate_results, write_plots
+from unseen.rundir import RunDirectory, ScalarLogger
+from unseen.selection import Selection, SelectionMonitor
+
+PROTOCOLS = ("clean", "paper")
+RUN_OPTION_KEYS = ("feature_preprocessing", "semantic_preprocessing", "val_unseen_fraction",
+                   "val_seen_fraction", "val_split_seed", "gamma")
+
+
+@dataclass
+class RunSpec:
+    """Everything `unseen train` was asked for; saved (resolved) as config.json."""
+
+    method: str
+    dataset: str
+    data_root: str | None = None
+    protocol: str = "clean"
+    preset: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    out: str = "runs/latest"
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise UnseenInputError(f"option '--protocol': expected one of {', '.join(PROTOCOLS)}, "
+                                   f"found {self.protocol!r}")
+        if not self.seeds:
+            raise UnseenInputError("option '--seed': expected at least one seed, found none")
+
+
+@dataclass
+class RunOptions:
+    """Runner-level settings (not method hyperparameters), settable with --set."""
+
+    feature_preprocessing: str = "minmax"
+    semantic_preprocessing: str = "as_stored"
+    val_unseen_fraction: float = 0.2
+    val_seen_fraction: float = 0.2
+    val_split_seed: int = 0
+    gamma: float | None = None  # fixed calibrated-stacking gamma; None: protocol decides
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.feature_preprocessing, self.semantic_preprocessing)
+
+    @property
+    def validation_split(self) -> ValidationSplit:
+        return ValidationSplit(self.val_unseen_fraction, self.val_seen_fraction,
+                               self.val_split_seed)
+
+
+def resolve_config(spec: RunSpec) -> tuple[type[GZSLMethod], MethodConfig, RunOptions]:
+    """Method class, its config (defaults <- preset <- --set) and the runner options."""
+    method_class = get_method(spec.method)
+    config = method_class.config_class()
+    preset = spec.preset or _default_preset(method_class, spec.dataset)
+    if preset is not None:
+        if preset not in method_class.presets:
+            raise UnseenInputError(f"option '--preset': unknown preset {preset!r} for "
+                                   f"{method_class.name}; known: {', '.join(method_class.presets)}")
+        config = config.updated(method_class.presets[preset])
+    run_values = {k: v for k, v in spec.overrides.items() if k in RUN_OPTION_KEYS}
+    method_values = {k: v for k, v in spec.overrides.items() if k not in RUN_OPTION_KEYS}
+    config = config.updated(method_values)
+    options = RunOptions()
+    for key, value in run_values.items():
+        current = getattr(options, key)
+        try:
+            converted = float(value) if key == "gamma" or isinstance(current, float) else (
+                int(value) if isinstance(current, int) else value)
+        except ValueError:
+            raise UnseenInputError(f"option '--set {key}={value}': expected a number") from None
+        setattr(options, key, converted)
+    options.preprocessing  # validates the preprocessing names early
+    return method_class, config, options
+
+
+def _default_preset(method_class: type[GZSLMethod], dataset: str) -> str | None:
+    """The preset named after the data set, if the method has one (AWA2 -> 'AWA2')."""
+    by_lower = {name.lower(): name for name in method_class.presets}
+    return by_lower.get(Path(dataset).name.lower())
+
+
+class Runner:
+    """Runs (or resumes) one `RunSpec` into its run directory."""
+
+    def __init__(self, spec: RunSpec, load_benchmark=None) -> None:
+        self.spec = spec
+        self.method_class, self.config, self.options = resolve_config(spec)
+        self.run_dir = RunDirectory(spec.out)
+        self._load_benchmark = load_benchmark or _default_loader
+        self.rows: list[dict[str, Any]] = []
+        self.scalars = ScalarLogger(self.run_dir.root / "tensorboard")
+
+    # -- public ------------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: str | Path, load_benchmark=None) -> Runner:
+        """Continue a killed run from its config.json, state.json and checkpoints."""
+        config = RunDirectory(run_dir).read_config()
+        spec = RunSpec(**config["spec"])
+        spec.out = str(run_dir)
+        runner = cls(spec, load_benchmark)
+        runner.rows = [_parse_row(row) for row in runner.run_dir.read_metrics()]
+        return runner
+
+    def run(self) -> dict[str, Any]:
+        init_from_env()
+        self.run_dir.create()
+        self.run_dir.write_json(self.run_dir.config_path, self.resolved_config())
+        state = self.run_dir.read_state()
+        per_seed = [state["seeds"][str(s)]["result"] for s in self.spec.seeds
+                    if state["seeds"].get(str(s), {}).get("done")]
+        for seed_index, seed in enumerate(self.spec.seeds):
+            if state["seeds"].get(str(seed), {}).get("done"):
+                continue
+            per_seed.append(self._run_seed(seed_index, seed, state))
+        results = aggregate_results(self.resolved_config(), per_seed)
+        self.run_dir.write_json(self.run_dir.results_path, results)
+        if is_main_process():
+            write_plots(self.run_dir, results, self.rows)
+        self.scalars.close()
+        return results
+
+    def resolved_config(self) -> dict[str, Any]:
+        return {
+            "spec": asdict(self.spec),
+            "method": self.method_class.name,
+            "dataset": self.spec.dataset,
+            "protocol": self.spec.protocol,
+            "protocol_description": _PROTOCOL_TEXT[self.spec.protocol],
+            "preset": self.spec.preset or _default_preset(self.method_class, self.spec.dataset),
+            "hyperparameters": asdict(self.config),
+            "run_options": asdict(self.options),
+            "environment": _environment(),
+        }
+
+    # -- one seed ----------------------------------------------------------------------------------
+    def _run_seed(self, seed_index: int, seed: int, state: dict[str, Any]) -> dict[str, Any]:
+        benchmark = self._load_benchmark(self.spec, seed_index)
+        seed_state = state["seeds"].setdefault(str(seed), {})
+        test_task = make_test_task(benchmark, self.options.preprocessing)
+        started = time.time()
+        if self.spec.protocol == "paper":
+            gamma = self.options.gamma if self.options.gamma is not None else float(
+                getattr(self.config, "gamma", 0.0))
+            selection, monitor = self._fit(seed, "test", test_task, self.config, gamma)
+            scores, zsl_scores = monitor.scores["best"], monitor.scores["best_zsl"]
+        else:
+            if "validation" not in seed_state:
+                val_task = make_validation_task(benchmark, self.options.preprocessing,
+                                                self.options.validation_split)
+                selection, _ = self._fit(seed, "validation", val_task, self.config,
+                                         self.options.gamma)
+                seed_state["validation"] = selection.__dict__
+                self._write_state(state)
+            selection = Selection(**seed_state["validation"])
+            gamma = self.options.gamma if self.options.gamma is not None else float(
+                selection.result["gamma"])
+            # Retrain on trainval for the chosen number of epochs; no choice is made on test.
+            test_config = self.config.updated({"epochs": selection.epoch + 1})
+            _, monitor = self._fit(seed, "test", test_task, test_config, gamma,
+                                   only_candidate=selection.candidate,
+                                   only_zsl_candidate=selection.zsl_candidate)
+            scores, zsl_scores = monitor.scores["last"], monitor.scores["last_zsl"]
+        final = self._final_result(test_task, scores, gamma, zsl_scores)
+        result = {
+            "seed": seed, "partition": seed_index, **final,
+            "selected": {"epoch": selection.epoch, "candidate": selection.candidate,
+                         "zsl_epoch": selection.zsl_epoch, "zsl_candidate": selection.zsl_candidate,
+                         "on": "validation" if self.spec.protocol == "clean" else "test"},
+            "seconds": round(time.time() - started, 2),
+        }
+        self._save_final(seed, self._last_method, test_task, scores, result)
+        seed_state.update({"done": True, "result": result})
+        self._write_state(state)
+        return result
+
+    def _fit(self, seed: int, phase: str, task: GZSLTask, config: MethodConfig,
+             gamma: float | None, only_candidate: str | None = None,
+             only_zsl_candidate: str | None = None) -> tuple[Selection, SelectionMonitor]:
+        checkpoint_path = self.run_dir.checkpoint_path(seed, phase)
+        method = self.method_class(config, seed)
+        selection, scores = None, None
+        if checkpoint_path.is_file():
+            checkpoint = self.run_dir.load_checkpoint(checkpoint_path)
+            method.load_state_dict(checkpoint["method_state"])
+            selection, scores = Selection(**checkpoint["selection"]), checkpoint["scores"]
+        else:
+            seed_everything(seed)
+        self.rows = [r for r in self.rows if not (r.get("seed") == seed and r.get("phase") == phase
+                                                   and r.get("epoch", -1) >= method.start_epoch)]
+
+        def log_row(row: dict[str, Any]) -> None:
+            row = {"seed": seed, "phase": phase, **row}
+            self.rows.append(row)
+            self.run_dir.write_metrics(self.rows)
+            self.scalars.log(f"seed{seed}/{phase}", row, row["epoch"])
+
+        monitor = SelectionMonitor(task, gamma, checkpoint_path, self.run_dir.save_checkpoint,
+                                   log_row, selection, only_candidate, only_zsl_candidate,
+                                   scores=scores)
+        if method.start_epoch < config.epochs:  # else: finished before a kill; scores restored
+            method.fit(task, monitor)
+        self._last_method = method
+        return monitor.selection, monitor
+
+    # -- results -----------------------------------------------------------------------------------
+    @staticmethod
+    def _selected_result(selection: Selection) -> dict[str, Any]:
+        result = dict(selection.result)
+        result["T1"] = selection.T1
+        return _public_metrics(result)
+
+    @staticmethod
+    def _final_result(task: GZSLTask, scores: torch.Tensor, gamma: float,
+                      zsl_scores: torch.Tensor | None) -> dict[str, Any]:
+        labels = torch.as_tensor(task.labels_of(task.eval_idx))
+        is_seen = torch.as_tensor(task.is_seen_class)
+        zsl_labels = None
+        if zsl_scores is not None:
+            zsl_labels = torch.as_tensor(np.searchsorted(
+                task.unseen_classes, task.benchmark.labels[task.eval_unseen_idx]))
+        result = evaluate(scores, labels, is_seen, gamma=gamma, zsl_scores=zsl_scores,
+                          zsl_labels=zsl_labels)
+        return _public_metrics(result.to_dict(include_curve=False))
+
+    def _save_final(self, seed: int, method: GZSLMethod, task: GZSLTask,
+                    scores: torch.Tensor, result: dict[str, Any]) -> None:
+        self.run_dir.save_checkpoint(self.run_dir.scores_path(seed), {
+            "scores": scores, "labels": torch.as_tensor(task.labels_of(task.eval_idx)),
+            "is_seen_class": torch.as_tensor(task.is_seen_class),
+            "class_names": [task.benchmark.class_names[c] for c in task.classes],
+            "gamma": result["gamma"], "protocol": self.spec.protocol})
+        self.run_dir.save_checkpoint(self.run_dir.final_checkpoint_path(seed), {
+            "method": self.method_class.name, "config": asdict(method.config),
+            "method_state": method.state_dict(), "candidate": result["selected"]["candidate"],
+            "gamma": result["gamma"], "classes": task.classes.tolist(),
+            "seen_classes": task.seen_classes.tolist(), "partition": result["partition"],
+            "class_names": [task.benchmark.class_names[c] for c in task.classes],
+            "preprocessing": task.notes.get("preprocessing"), "minmax": task.notes.get("minmax"),
+            "benchmark_source": _jsonable_source(task.benchmark.source)})
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        self.run_dir.write_json(self.run_dir.state_path, state)
+
+
+_PROTOCOL_TEXT = {
+    "clean": "epoch, classifier candidate and calibrated-stacking gamma chosen on a validation "
+             "split built from trainval only (class-disjoint pseudo-unseen classes plus held-out "
+             "seen images); the model is then retrained on trainval and evaluated once on test",
+    "paper": "reproduces the reference code: epoch and classifier candidate are the best on the "
+             "TEST set and gamma is the published constant; test-set selection, optimistic",
+}
+
+
+def _public_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("U", "S", "H", "T1", "AUSUC", "gamma", "per_class_accuracy")
+    return {key: result.get(key) for key in keys}
+
+
+def _parse_row(row: dict[str, str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in ("seed", "epoch"):
+            parsed[key] = int(value)
+        else:
+            try:
+                parsed[key] = float(value)
+            except (TypeError, ValueError):
+                parsed[key] = value
+    return parsed
+
+
+def _jsonable_source(source: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in source.items()
+            if isinstance(v, (str, int, float, bool, Path, type(None), list, dict))}
+
+
+def _environment() -> dict[str, Any]:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    from unseen import __version__
+
+    return {"unseen": __version__, "git_sha": sha, "torch": torch.__version__,
+            "python": platform.python_version(), "cuda": torch.cuda.is_available()}
+
+
+def _default_loader(spec: RunSpec, seed_index: int) -> Benchmark:
+    from unseen.data.loading import load_dataset
+
+    return load_dataset(spec.dataset, spec.data_root, partition=seed_index)

@@ -1,0 +1,142 @@
+"""Model selection under a protocol: which epoch, which classifier candidate, which gamma.
+
+The monitor receives every `EpochReport`, evaluates each candidate on the task's evaluation
+rows, keeps the best so far and writes the checkpoint. What "evaluation rows" are decides
+the protocol: validation rows under `clean`, test rows under `paper` (the references'
+test-set selection, labelled as such in every output).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from unseen.data.tasks import GZSLTask
+from unseen.errors import TrainingDivergedError
+from unseen.evaluation import EvaluationResult, evaluate, zsl_accuracy
+from unseen.methods.base import EpochReport, GZSLMethod
+
+
+@dataclass
+class Selection:
+    """The best (epoch, candidate) so far and its evaluation on the selection rows."""
+
+    epoch: int = -1
+    candidate: str = ""
+    H: float = -1.0
+    result: dict[str, Any] = field(default_factory=dict)  # EvaluationResult.to_dict()
+    zsl_epoch: int = -1
+    zsl_candidate: str = ""
+    T1: float = -1.0
+
+
+class SelectionMonitor:
+    """Implements `TrainingMonitor` for the runner: evaluate, select, log, checkpoint.
+
+    `gamma=None` chooses the calibrated-stacking gamma per candidate on these rows (clean
+    protocol, validation rows); a float applies that gamma (paper protocol, or a fixed gamma).
+    `only_candidate`, when set, restricts evaluation to that candidate (the clean protocol's
+    final test phase, where the choice was already made on validation).
+    """
+
+    def __init__(self, task: GZSLTask, gamma: float | None, checkpoint_path: Path | None,
+                 save_checkpoint, log_row, selection: Selection | None = None,
+                 only_candidate: str | None = None, only_zsl_candidate: str | None = None,
+                 extra_checkpoint: dict[str, Any] | None = None,
+                 scores: dict[str, torch.Tensor | None] | None = None) -> None:
+        self.task = task
+        self.gamma = gamma
+        self.checkpoint_path = checkpoint_path
+        self.save_checkpoint = save_checkpoint
+        self.log_row = log_row
+        self.selection = selection or Selection()
+        self.only_candidate = only_candidate
+        self.only_zsl_candidate = only_zsl_candidate
+        self.extra_checkpoint = extra_checkpoint or {}
+        self.labels = torch.as_tensor(task.labels_of(task.eval_idx))
+        self.is_seen = torch.as_tensor(task.is_seen_class)
+        # Score matrices kept for the final evaluation and `unseen eval`: those of the selected
+        # (epoch, candidate) and those of the latest epoch's best candidate; in the checkpoint too.
+        self.scores: dict[str, torch.Tensor | None] = {
+            "best": None, "best_zsl": None, "last": None, "last_zsl": None}
+        if scores:
+            self.scores.update(scores)
+        unseen_global = task.benchmark.labels[task.eval_unseen_idx]
+        self.zsl_labels = torch.as_tensor(np.searchsorted(task.unseen_classes, unseen_global))
+
+    # -- TrainingMonitor ---------------------------------------------------------------------------
+    def progress(self, iterable: Any, description: str, total: int | None = None) -> Any:
+        return tqdm(iterable, desc=description, total=total, leave=False,
+                    disable=not sys.stderr.isatty())
+
+    def epoch_end(self, method: GZSLMethod, report: EpochReport) -> None:
+        self._check_finite(report)
+        best_name, best = self._best_gzsl(report)
+        zsl_name, t1 = self._best_zsl(report, best)
+        self.scores["last"] = report.gzsl_candidates[best_name].float().cpu()
+        self.scores["last_zsl"] = (report.zsl_candidates[zsl_name].float().cpu()
+                                   if report.zsl_candidates else None)
+        if best.H > self.selection.H:
+            self.selection.epoch, self.selection.candidate = report.epoch, best_name
+            self.selection.H, self.selection.result = best.H, best.to_dict(include_curve=False)
+            self.scores["best"] = self.scores["last"]
+        if t1 > self.selection.T1:
+            self.selection.zsl_epoch, self.selection.zsl_candidate = report.epoch, zsl_name
+            self.selection.T1 = t1
+            self.scores["best_zsl"] = self.scores["last_zsl"]
+        row = {"epoch": report.epoch, "candidate": best_name, "U": best.U, "S": best.S,
+               "H": best.H, "T1": t1, "AUSUC": best.AUSUC, "gamma": best.gamma,
+               **{f"loss_{k}": v for k, v in report.losses.items()}}
+        self.log_row(row)
+        if self.checkpoint_path is not None:
+            self.save_checkpoint(self.checkpoint_path, {
+                "method_state": method.state_dict(), "selection": self.selection.__dict__,
+                "scores": self.scores, "epoch": report.epoch, **self.extra_checkpoint})
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def evaluate_candidate(self, scores: torch.Tensor, gamma: float | None) -> EvaluationResult:
+        return evaluate(scores.float().cpu(), self.labels, self.is_seen, gamma=gamma)
+
+    def _best_gzsl(self, report: EpochReport) -> tuple[str, EvaluationResult]:
+        candidates = report.gzsl_candidates
+        if self.only_candidate is not None:
+            if self.only_candidate not in candidates:
+                return self._fallback(candidates)
+            candidates = {self.only_candidate: candidates[self.only_candidate]}
+        best_name, best = "", None
+        for name, scores in candidates.items():  # a few dozen candidates at most per epoch
+            result = self.evaluate_candidate(scores, self.gamma)
+            if best is None or result.H > best.H:
+                best_name, best = name, result
+        return best_name, best
+
+    def _fallback(self, candidates: dict[str, torch.Tensor]) -> tuple[str, EvaluationResult]:
+        name = list(candidates)[-1]
+        return name, self.evaluate_candidate(candidates[name], self.gamma)
+
+    def _best_zsl(self, report: EpochReport, best_gzsl: EvaluationResult) -> tuple[str, float]:
+        if not report.zsl_candidates:
+            return "", best_gzsl.T1
+        candidates = report.zsl_candidates
+        if self.only_zsl_candidate in candidates:
+            candidates = {self.only_zsl_candidate: candidates[self.only_zsl_candidate]}
+        no_seen = torch.zeros(len(self.task.unseen_classes), dtype=torch.bool)
+        scored = {name: zsl_accuracy(s.float().cpu(), self.zsl_labels, no_seen)
+                  for name, s in candidates.items()}
+        name = max(scored, key=scored.get)
+        return name, float(scored[name])
+
+    def _check_finite(self, report: EpochReport) -> None:
+        for name, value in report.losses.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                where = self.checkpoint_path or "no checkpoint"
+                raise TrainingDivergedError(
+                    f"loss '{name}' is {value} at epoch {report.epoch}; training stopped. The last "
+                    f"good checkpoint is {where}; lower the learning rate or raise the batch size")

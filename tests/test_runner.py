@@ -1,0 +1,157 @@
+"""The runner: protocols, run directory contents, multi-seed aggregation, exact resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+
+from unseen.data.synthetic import synthetic_benchmark
+from unseen.data.tasks import GZSLTask
+from unseen.methods.base import (
+    EpochReport,
+    GZSLMethod,
+    MethodConfig,
+    TrainingMonitor,
+    capture_rng_state,
+    restore_rng_state,
+)
+from unseen.runner import Runner, RunSpec, resolve_config
+
+
+def synthetic_loader(spec: RunSpec, seed_index: int):
+    return synthetic_benchmark(seed=seed_index, images_per_class=30)
+
+
+@dataclass
+class TinyConfig(MethodConfig):
+    epochs: int = 4
+    lr: float = 0.5
+    crash_after_epoch: int = -1  # simulates a kill (KeyboardInterrupt) after this epoch
+
+
+class TinyBilinear(GZSLMethod):
+    """A small stochastic method: SGD on a bilinear map over random mini-batches."""
+
+    name = "tiny"
+    config_class = TinyConfig
+    presets = {"fast": {"epochs": 3}}
+
+    def __init__(self, config: TinyConfig, seed: int) -> None:
+        super().__init__(config, seed)
+        self.weights: torch.Tensor | None = None
+
+    def fit(self, task: GZSLTask, monitor: TrainingMonitor) -> None:
+        x = torch.as_tensor(task.features[task.train_idx])
+        semantics = torch.as_tensor(task.semantics)
+        seen = torch.as_tensor(task.seen_classes)
+        y = torch.searchsorted(seen, torch.as_tensor(task.benchmark.labels[task.train_idx]))
+        if self.weights is None:
+            self.weights = torch.randn(x.shape[1], semantics.shape[1]) * 0.01
+        for epoch in range(self.start_epoch, self.config.epochs):
+            for _ in range(5):
+                rows = torch.randperm(x.shape[0])[:32]
+                w = self.weights.clone().requires_grad_(True)
+                logits = x[rows] @ w @ semantics[seen].T
+                loss = torch.nn.functional.cross_entropy(logits, y[rows])
+                loss.backward()
+                self.weights = (w - self.config.lr * w.grad).detach()
+            self.start_epoch = epoch + 1
+            scores = self.scores(task, torch.as_tensor(task.features[task.eval_idx]))
+            monitor.epoch_end(self, EpochReport(epoch, {"last": scores, "half": scores * 0.5},
+                                                losses={"ce": float(loss.detach())}))
+            if epoch == self.config.crash_after_epoch:
+                raise KeyboardInterrupt
+
+    def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None):
+        return inputs.float() @ self.weights @ torch.as_tensor(task.semantics[task.classes]).T
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights, "epoch": self.start_epoch, "rng": capture_rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weights, self.start_epoch = state["weights"], state["epoch"]
+        restore_rng_state(state["rng"])
+
+
+@pytest.fixture()
+def tiny_method(monkeypatch):
+    monkeypatch.setattr("unseen.runner.get_method", lambda name: TinyBilinear)
+    return TinyBilinear
+
+
+def run(tmp_path, protocol="clean", seeds=(0, 1), overrides=None, name="run"):
+    spec = RunSpec(method="tiny", dataset="synthetic", protocol=protocol, seeds=list(seeds),
+                   out=str(tmp_path / name), overrides=overrides or {})
+    return Runner(spec, load_benchmark=synthetic_loader).run()
+
+
+def test_clean_protocol_writes_a_complete_run_directory(tmp_path, tiny_method):
+    results = run(tmp_path)
+    root = tmp_path / "run"
+    on_disk = json.loads((root / "results.json").read_text())
+    assert on_disk["protocol"] == "clean" and on_disk["seeds"] == [0, 1]
+    for metric in ("U", "S", "H", "T1", "AUSUC"):
+        assert 0.0 <= on_disk[metric] <= 1.0
+        assert len(on_disk["aggregate"][metric]["values"]) == 2
+    assert all(seed["selected"]["on"] == "validation" for seed in on_disk["per_seed"])
+    assert results["H"] == pytest.approx(sum(r["H"] for r in on_disk["per_seed"]) / 2)
+    rows = list(csv.DictReader((root / "metrics.csv").open()))
+    phases = {(r["seed"], r["phase"]) for r in rows}
+    assert phases == {("0", "validation"), ("0", "test"), ("1", "validation"), ("1", "test")}
+    # The test phase retrains for exactly the epochs chosen on validation.
+    for seed in on_disk["per_seed"]:
+        test_epochs = [int(r["epoch"]) for r in rows
+                       if r["seed"] == str(seed["seed"]) and r["phase"] == "test"]
+        assert max(test_epochs) == seed["selected"]["epoch"]
+    assert (root / "seen_unseen_curve.png").stat().st_size > 1000
+    assert (root / "training_curves.png").stat().st_size > 1000
+    assert (root / "checkpoints" / "seed0_final.pt").is_file()
+    config = json.loads((root / "config.json").read_text())
+    assert config["run_options"]["feature_preprocessing"] == "minmax"
+    assert config["hyperparameters"]["epochs"] == 4
+
+
+def test_paper_protocol_selects_on_test_and_says_so(tmp_path, tiny_method):
+    results = run(tmp_path, protocol="paper", seeds=(0,))
+    assert results["per_seed"][0]["selected"]["on"] == "test"
+    assert "TEST" in results["protocol_description"]
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert {r["phase"] for r in rows} == {"test"}
+    # Test-set selection: the reported H is the best H of any epoch on test.
+    assert results["H"] == pytest.approx(max(float(r["H"]) for r in rows))
+
+
+def test_killed_run_resumes_to_identical_results(tmp_path, tiny_method):
+    reference = run(tmp_path, seeds=(0, 1), name="reference")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, seeds=(0, 1), overrides={"crash_after_epoch": "1"}, name="killed")
+    killed_dir = tmp_path / "killed"
+    assert not (killed_dir / "results.json").exists()
+    # Resume without the crash: the config on disk carries the override, so drop it there.
+    config = json.loads((killed_dir / "config.json").read_text())
+    config["spec"]["overrides"] = {}
+    (killed_dir / "config.json").write_text(json.dumps(config))
+    resumed = Runner.resume(killed_dir, load_benchmark=synthetic_loader).run()
+    for metric in ("U", "S", "H", "T1", "AUSUC", "gamma"):
+        assert resumed[metric] == reference[metric], metric
+    rows = list(csv.DictReader((killed_dir / "metrics.csv").open()))
+    keys = [(r["seed"], r["phase"], r["epoch"]) for r in rows]
+    assert len(keys) == len(set(keys)), "resumed epochs must not be logged twice"
+
+
+def test_presets_and_overrides_resolve_in_order(tiny_method):
+    spec = RunSpec(method="tiny", dataset="synthetic", preset="fast",
+                   overrides={"lr": "0.1", "gamma": "0.25", "val_unseen_fraction": "0.3"})
+    _, config, options = resolve_config(spec)
+    assert config.epochs == 3 and config.lr == pytest.approx(0.1)
+    assert options.gamma == pytest.approx(0.25) and options.val_unseen_fraction == 0.3
+
+
+def test_fixed_gamma_is_applied_under_both_protocols(tmp_path, tiny_method):
+    results = run(tmp_path, protocol="clean", seeds=(0,), overrides={"gamma": "0.0"})
+    assert results["per_seed"][0]["gamma"] == 0.0
