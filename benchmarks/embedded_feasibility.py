@@ -21,8 +21,13 @@ import numpy as np
 import torch
 
 from unseen.data.embedded import NUM_PARTITIONS, build_embedded, load_embedded
-from unseen.data.tasks import GZSLTask, Preprocessing, ValidationSplit, make_test_task
-from unseen.data.tasks import make_validation_task
+from unseen.data.tasks import (
+    GZSLTask,
+    Preprocessing,
+    ValidationSplit,
+    make_test_task,
+    make_validation_task,
+)
 
 GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
@@ -68,7 +73,7 @@ def evaluate(name: str, cache_dir: str | None, images_per_class: int | None,
     for partition in range(NUM_PARTITIONS):
         benchmark = load_embedded(name, partition, cache_dir, images_per_class, **options)
         validation = make_validation_task(benchmark, preprocessing, split)
-        best = max(((zsl_accuracy(validation, g, lam), g, lam) for g in GRID for lam in GRID))
+        best = max((zsl_accuracy(validation, g, lam), g, lam) for g in GRID for lam in GRID)
         test_accuracy = zsl_accuracy(make_test_task(benchmark, preprocessing), best[1], best[2])
         accuracies.append(test_accuracy)
         print(f"  partition {partition} unseen {benchmark.source['unseen_class_names']}: "
@@ -83,7 +88,8 @@ def evaluate(name: str, cache_dir: str | None, images_per_class: int | None,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default="animals")
-    parser.add_argument("--cache-dir", default=None, help="default: $UNSEEN_CACHE or ~/.cache/unseen")
+    parser.add_argument("--cache-dir", default=None,
+                        help="default: $UNSEEN_CACHE or ~/.cache/unseen")
     parser.add_argument("--images-per-class", type=int, default=None)
     parser.add_argument("--resolution", type=int, default=None)
     parser.add_argument("--awa2-att-splits", default=None)

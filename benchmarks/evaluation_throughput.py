@@ -19,11 +19,14 @@ import sys
 import time
 
 
-def measure(rows: int, classes: int, chunk_size: int, repeats: int) -> dict[str, float]:
+def measure(rows: int, classes: int, chunk_size: int, repeats: int,
+            threads: int | None) -> dict[str, float]:
     import torch
 
     from unseen.evaluation import evaluate
 
+    if threads:
+        torch.set_num_threads(threads)
     generator = torch.Generator().manual_seed(0)
     scores = torch.randn(rows, classes, generator=generator)
     labels = torch.randint(0, classes, (rows,), generator=generator)
@@ -50,10 +53,12 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=1_000)
     parser.add_argument("--chunk-sizes", type=int, nargs="+", default=[1024, 8192, 100_000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.rows, args.classes, args.chunk_sizes[0], args.repeats)))
+        print(json.dumps(measure(args.rows, args.classes, args.chunk_sizes[0], args.repeats,
+                                args.threads)))
         return
     print(f"evaluate (curve + AUSUC + best gamma + U/S/H + T1 + per class) on "
           f"{args.rows:,} x {args.classes:,} float32 scores, half the classes seen")
@@ -61,7 +66,7 @@ def main() -> None:
     for chunk_size in args.chunk_sizes:
         command = [sys.executable, __file__, "--child", "--rows", str(args.rows), "--classes",
                    str(args.classes), "--chunk-sizes", str(chunk_size), "--repeats",
-                   str(args.repeats)]
+                   str(args.repeats), "--threads", str(args.threads)]
         child = subprocess.run(command, capture_output=True, text=True)
         if child.returncode != 0:
             sys.exit(f"chunk_size={chunk_size} failed:\n{child.stderr}")

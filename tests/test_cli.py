@@ -99,3 +99,50 @@ def test_console_script_usage_error_exits_2():
     result = subprocess.run([sys.executable, "-m", "unseen.cli", "train", "--protocol", "bogus"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "bogus" in result.stderr
+
+
+def _rewrite_mat(path, **changes):
+    from scipy.io import loadmat, savemat
+
+    content = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    for key, value in changes.items():
+        if value is None:
+            content.pop(key)
+        else:
+            content[key] = value(content[key]) if callable(value) else value
+    savemat(path, content)
+
+
+def _nan_first(features):
+    features = features.astype(float)
+    features[0, 0] = float("nan")
+    return features
+
+
+BAD_FILES = {
+    "missing file": ("res101.mat", "delete", "res101.mat"),
+    "missing field": ("att_splits.mat", {"trainval_loc": None}, "trainval_loc"),
+    "features transposed": ("res101.mat", {"features": lambda f: f.T}, "features"),
+    "label out of range": ("res101.mat", {"labels": lambda l: l * 0 + 999}, "labels"),
+    "loc index zero": ("att_splits.mat", {"test_seen_loc": lambda l: l * 0}, "1-based"),
+    "NaN feature": ("res101.mat", {"features": _nan_first}, "NaN"),
+    "att columns": ("att_splits.mat", {"att": lambda a: a[:, :-1]}, "att"),
+    "not MATLAB": ("att_splits.mat", "garbage", "att_splits.mat"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_data_file_exits_2_and_writes_no_results(tmp_path, dataset_dir, capsys, case):
+    filename, change, fragment = BAD_FILES[case]
+    path = dataset_dir / filename
+    if change == "delete":
+        path.unlink()
+    elif change == "garbage":
+        path.write_bytes(b"this is not a MATLAB file at all")
+    else:
+        _rewrite_mat(path, **change)
+    out = tmp_path / "run"
+    assert main(["train", "eszsl", "--dataset", str(dataset_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and filename in err and "Traceback" not in err
+    assert not (out / "results.json").exists()

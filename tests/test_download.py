@@ -36,8 +36,9 @@ def _archive(tmp_path: Path) -> bytes:
 class _Server:
     """Serves `payload` at /xlsa17.zip; records the Range header of every request."""
 
-    def __init__(self, payload: bytes, honour_range: bool = True):
+    def __init__(self, payload: bytes, honour_range: bool = True, cut_first_at: int = 0):
         self.payload, self.honour_range, self.ranges = payload, honour_range, []
+        self.cut_first_at = cut_first_at  # drop the first connection after this many bytes
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -62,6 +63,10 @@ class _Server:
                 body = server.payload[start:]
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if server.cut_first_at and len(server.ranges) == 1:
+                    self.wfile.write(body[:server.cut_first_at])
+                    self.close_connection = True
+                    return
                 self.wfile.write(body)
 
             def log_message(self, *args) -> None:
@@ -120,6 +125,27 @@ def test_resume_from_partial_download(tmp_path, server, payload):
                              sha256=hashlib.sha256(payload).hexdigest())
     assert server.ranges == [f"bytes={half}-"]
     assert (target / "data" / "AWA2" / "att_splits.mat").is_file()
+
+
+def test_dropped_connection_keeps_part_and_resumes(tmp_path, payload):
+    flaky = _Server(payload, cut_first_at=1000)
+    digest = hashlib.sha256(payload).hexdigest()
+    try:
+        with pytest.raises(UnseenInputError, match="run again to resume"):
+            download_xlsa17(tmp_path, url=flaky.url, sha256=digest)
+        assert (tmp_path / "xlsa17.zip.part").stat().st_size == 1000
+        target = download_xlsa17(tmp_path, url=flaky.url, sha256=digest)
+    finally:
+        flaky.close()
+    assert flaky.ranges == [None, "bytes=1000-"]
+    assert (target / "data" / "AWA2" / "res101.mat").is_file()
+
+
+def test_complete_part_file_is_not_fetched_again(tmp_path, server, payload):
+    (tmp_path / "xlsa17.zip.part").write_bytes(payload)
+    target = download_xlsa17(tmp_path, url=server.url, sha256=hashlib.sha256(payload).hexdigest())
+    assert server.ranges == [f"bytes={len(payload)}-"]  # answered 416: nothing left to send
+    assert (target / "data" / "AWA2" / "res101.mat").is_file()
 
 
 def test_server_without_range_support_restarts_cleanly(tmp_path, payload):

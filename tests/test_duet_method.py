@@ -31,7 +31,7 @@ class RecordingMonitor:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("duet_method")
-    benchmark = tiny_image_benchmark(root / "images")
+    benchmark = tiny_image_benchmark(root / "images", images_per_class=5)
     return {"task": make_test_task(benchmark), "deit": save_tiny_deit(root / "deit"),
             "bert": save_tiny_bert(root / "bert", extra_words=ATTRIBUTE_WORDS),
             "cache": root / "cache"}
@@ -49,6 +49,7 @@ def test_fit_reports_probabilities_and_learns(setup):
     monitor = RecordingMonitor()
     DUET(_config(setup, mask_probability=0.5), seed=0).fit(task, monitor)
     assert [r.epoch for r in monitor.reports] == [0, 1, 2]
+    assert monitor.states[-1]["epoch"] == 3 and monitor.states[-1]["optimizer"] is not None
     n_eval, k = task.eval_idx.size, task.classes.size
     for report in monitor.reports:
         probabilities = report.gzsl_candidates["epoch"]
@@ -82,8 +83,9 @@ def test_resume_from_state_dict_continues_exactly(setup):
 def test_reference_mode_reports_micro_accuracy_and_keeps_trailing_gradients(setup):
     task = setup["task"]
     monitor = RecordingMonitor()
-    # 5 training batches with accumulation 2: one trailing batch is never stepped
-    DUET(_config(setup, epochs=1, replicate_reference_bugs=True), seed=0).fit(task, monitor)
+    # accumulation longer than the epoch: the whole epoch is one trailing, un-stepped window
+    config = _config(setup, epochs=1, replicate_reference_bugs=True, gradient_accumulation=100)
+    DUET(config, seed=0).fit(task, monitor)
     losses = monitor.reports[0].losses
     assert {"micro_U", "micro_S", "micro_H"} <= set(losses)
     assert 0.0 <= losses["micro_H"] <= 1.0

@@ -224,3 +224,11 @@ def test_pad_sequences():
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
     assert ids.dtype == mask.dtype == __import__("torch").int64
+
+
+def test_builder_survives_pickling_for_dataloader_workers(awa2):
+    *_, b = awa2
+    copy = __import__("pickle").loads(__import__("pickle").dumps(b))
+    first = b.masked_example(5, np.random.default_rng(1))
+    again = copy.masked_example(5, np.random.default_rng(1))
+    assert first.input_ids == again.input_ids and first.mask_positions == again.mask_positions

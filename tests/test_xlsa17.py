@@ -10,6 +10,8 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from unseen.data import datasets
 from unseen.data.datasets import load_benchmark, resolve_dataset_dir
@@ -44,6 +46,22 @@ def test_mat_round_trip_keeps_matlab_orientation(tmp_path, save):
     assert loaded["labels"].dtype == np.uint16
     assert loaded["image_files"] == VARIABLES["image_files"]
     np.testing.assert_array_equal(loaded["flag"].astype(bool), VARIABLES["flag"])
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.integers(1, 6), cols=st.integers(1, 6),
+       dtype=st.sampled_from([np.float64, np.float32, np.uint16, np.int32, np.uint8]),
+       names=st.lists(st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]),
+                              max_size=5), min_size=1, max_size=4))
+def test_v5_and_v73_read_identically(tmp_path, rows, cols, dtype, names):
+    array = (np.arange(rows * cols) % 200).astype(dtype).reshape(rows, cols)
+    v5 = load_mat(save_mat_v5(tmp_path / "a.mat", {"x": array, "names": names}))
+    v73 = load_mat(save_mat_v73(tmp_path / "b.mat", {"x": array, "names": names}))
+    for loaded in (v5, v73):
+        assert loaded["x"].shape == (rows, cols) and loaded["x"].dtype == dtype
+        np.testing.assert_array_equal(loaded["x"], array)
+    assert v5["names"] == names and v73["names"] == names
 
 
 def test_v73_is_recognised_by_scipy_and_h5py(tmp_path):
@@ -209,6 +227,14 @@ def test_labels_out_of_range(xlsa17_dir, bad_label, fragments):
     _refused(xlsa17_dir, str(path), "field 'labels'", *fragments)
 
 
+def test_labels_absurdly_large(xlsa17_dir):
+    path = xlsa17_dir / "res101.mat"
+    labels = load_mat(path)["labels"].copy()
+    labels[0] = 1e20  # would overflow int64 on conversion
+    _rewrite(path, labels=labels)
+    _refused(xlsa17_dir, str(path), "field 'labels'", "at most N = 480", "maximum 1e+20")
+
+
 def test_labels_not_integers(xlsa17_dir):
     path = xlsa17_dir / "res101.mat"
     labels = load_mat(path)["labels"].copy()
@@ -346,6 +372,11 @@ def test_data_root_from_environment(monkeypatch, tmp_path):
     write_xlsa17(synthetic_benchmark(), tmp_path / "APY")
     monkeypatch.setenv("UNSEEN_DATA_ROOT", str(tmp_path))
     assert load_benchmark("apy").name == "APY"
+    # Without it: where `unseen data download` extracts, under $UNSEEN_CACHE.
+    monkeypatch.delenv("UNSEEN_DATA_ROOT")
+    monkeypatch.setenv("UNSEEN_CACHE", str(tmp_path / "cache"))
+    write_xlsa17(synthetic_benchmark(), tmp_path / "cache" / "xlsa17" / "data" / "SUN")
+    assert resolve_dataset_dir("SUN") == tmp_path / "cache" / "xlsa17" / "data" / "SUN"
 
 
 def test_resolve_unknown_name_lists_known(tmp_path):

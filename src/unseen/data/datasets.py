@@ -54,11 +54,12 @@ def known_dataset(name: str) -> DatasetSpec | None:
 
 
 def default_data_root() -> Path:
-    """`$UNSEEN_DATA_ROOT`, else where `unseen data download` extracts xlsa17."""
+    """`$UNSEEN_DATA_ROOT`, else where `unseen data download` extracts xlsa17
+    (`$UNSEEN_CACHE/xlsa17/data`, the cache defaulting to `~/.cache/unseen`)."""
     if os.environ.get(DATA_ROOT_ENV):
-        return Path(os.environ[DATA_ROOT_ENV])
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "unseen" / "xlsa17" / "data"
+        return Path(os.environ[DATA_ROOT_ENV]).expanduser()
+    cache = Path(os.environ.get("UNSEEN_CACHE", Path.home() / ".cache" / "unseen")).expanduser()
+    return cache / "xlsa17" / "data"
 
 
 def _holds_dataset(directory: Path) -> bool:
@@ -89,6 +90,13 @@ def resolve_dataset_dir(name: str, data_root: str | os.PathLike | None = None) -
     if spec is None and as_path.is_dir():
         return as_path
     root = Path(data_root).expanduser() if data_root is not None else default_data_root()
+    if spec is None and data_root is not None:
+        # Any data set in the xlsa17 layout: DATA_ROOT itself, or DATA_ROOT/NAME (any case).
+        if _holds_dataset(root) and root.name.lower() == as_path.name.lower():
+            return root
+        found = _child(root, name)
+        if found is not None and _holds_dataset(found):
+            return found
     if spec is None:
         known = ", ".join(KNOWN_DATASETS)
         raise UnseenInputError(f"data set {name!r}: expected one of {known} (or a directory "
@@ -100,6 +108,8 @@ def resolve_dataset_dir(name: str, data_root: str | os.PathLike | None = None) -
         found = _child(parent, spec.folder)
         if found is not None:
             return found
+    if as_path.is_dir():
+        return as_path  # e.g. a relative folder named like the data set
     raise UnseenInputError(
         f"data set {spec.name}: expected a folder {spec.folder}/ holding {FEATURES_FILE} and "
         f"{splits_file(spec.side_information)} under the data root {root}, found none. "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ def _fetch(url: str, part: Path, timeout: float, cache_dir: Path) -> None:
             return  # the .part file already holds the whole archive
         raise UnseenInputError(f"{url}: expected the xlsa17 archive, found HTTP {exc.code} "
                                f"{exc.reason}. {_manual_steps(url, cache_dir)}") from exc
-    except OSError as exc:  # URLError, DNS failure, refused connection, timeout
+    except (OSError, http.client.HTTPException) as exc:  # DNS, refused, timeout, ...
         reason = getattr(exc, "reason", exc)
         raise UnseenInputError(f"{url}: expected a reachable server (timeout {timeout:g} s), "
                                f"found {type(reason).__name__}: {reason}. "
@@ -62,7 +63,7 @@ def _fetch(url: str, part: Path, timeout: float, cache_dir: Path) -> None:
             while True:
                 try:
                     chunk = response.read(_CHUNK)
-                except OSError as exc:  # includes TimeoutError
+                except (OSError, http.client.HTTPException) as exc:  # timeout, reset, ...
                     raise UnseenInputError(
                         f"{url}: expected the rest of the archive, found the connection lost "
                         f"after {handle.tell()} bytes ({exc}); run again to resume. "

@@ -90,6 +90,9 @@ def _check_res101(res: dict, path: Path, parsed: _Parsed) -> list[str]:
         problems.append(str(input_error(
             source, "labels", "1-based class ids (MATLAB indexing, 1..C)",
             f"minimum {labels.min():g}" + (" (0-based labels?)" if labels.min() == 0 else ""))))
+    elif labels.max() > labels.size:  # more classes than images: a broken file, not a data set
+        problems.append(str(input_error(source, "labels", f"class ids in 1..C with C at most "
+                                        f"N = {labels.size} images", f"maximum {labels.max():g}")))
     else:
         parsed.labels = labels.ravel().astype(np.int64)
         parsed.num_images = int(parsed.labels.size)
@@ -413,6 +416,8 @@ def _loc(splits: dict, field: str, source: str) -> np.ndarray:
         raise input_error(source, field, "a vector of 1-based image indices", "no such field")
     if not _vector(value) or not _integral(value):
         raise input_error(source, field, "a vector of 1-based image indices", _describe(value))
+    if value.size and value.min() < 1:
+        raise input_error(source, field, "1-based image indices", f"index {value.min():g}")
     return value.ravel().astype(np.int64)
 
 

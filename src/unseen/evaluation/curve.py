@@ -90,7 +90,7 @@ def curve_from_summary(summary: ScoreSummary, labels: torch.Tensor,
     """The exact curve from a precomputed `ScoreSummary`; O(N log N), no loop over gammas."""
     num_classes = summary.num_classes
     seen_mask = _seen_mask(is_seen_class, num_classes).cpu()
-    labels = _check_labels(labels.flatten().cpu(), num_classes, summary.seen_index.numel())
+    labels = _check_labels(labels, num_classes, summary.seen_index.numel())
     class_count = torch.bincount(labels, minlength=num_classes).to(torch.float64)
     has_samples = class_count > 0
     groups_seen = float((has_samples & seen_mask).sum())
@@ -130,6 +130,9 @@ def curve_from_summary(summary: ScoreSummary, labels: torch.Tensor,
     unseen_interval = unseen_prefix[:m + 1] + unseen_always
     seen_at = seen_suffix[2:m + 2] + seen_tie + seen_always
     unseen_at = unseen_prefix[:m] + unseen_tie + unseen_always
+    # sums of 1/(n_c G) weights may overshoot 1 by an ulp or two; the true values are in [0, 1]
+    seen_interval, unseen_interval, seen_at, unseen_at = (
+        values.clamp(0.0, 1.0) for values in (seen_interval, unseen_interval, seen_at, unseen_at))
     if groups_seen == 0:
         seen_interval, seen_at = seen_interval * math.nan, seen_at * math.nan
     if groups_unseen == 0:

@@ -2,7 +2,8 @@
 
 Conventions (Xian et al. 2018; Chao et al. 2016):
 - `scores` [N, K] over a task's classes, higher is more likely; `labels` [N] are positions
-  0..K-1; `is_seen_class` [K] is bool. A row is a *seen sample* iff its label is a seen class.
+  0..K-1; `is_seen_class` [K] is bool (labels and mask may also be numpy arrays). A row is a
+  *seen sample* iff its label is a seen class.
 - Calibrated stacking predicts argmax_k [scores[:, k] - gamma * is_seen_class[k]], with the
   first maximal column winning ties (as `torch.argmax`).
 - Per-class mean accuracy is the mean over the target classes of (#correct / #samples) per
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -53,6 +55,8 @@ class ScoreSummary:
         Equal to argmax(scores - gamma * is_seen_class) evaluated in exact arithmetic: the seen
         argmax when gap > gamma, the unseen argmax when gap < gamma, the lower column on a tie.
         """
+        if math.isnan(gamma):
+            raise ValueError("gamma: expected a number, found NaN")
         gap = self.gap
         tie = torch.minimum(self.seen_index, self.unseen_index)
         return torch.where(gap > gamma, self.seen_index,
@@ -104,11 +108,8 @@ def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor,
 
     NaN for a class with no sample (its accuracy is undefined, not zero).
     """
-    predictions, labels = predictions.flatten().cpu(), labels.flatten().cpu()
-    if predictions.shape != labels.shape:
-        raise ValueError(f"predictions and labels: expected the same length, found "
-                         f"{predictions.numel()} and {labels.numel()}")
-    _check_labels(labels, num_classes)
+    predictions = torch.as_tensor(predictions).flatten().cpu()
+    labels = _check_labels(labels, num_classes, predictions.numel())
     total = torch.bincount(labels, minlength=num_classes).to(torch.float64)
     correct = torch.bincount(labels[predictions == labels], minlength=num_classes)
     accuracy = correct.to(torch.float64) / total
@@ -122,12 +123,14 @@ def mean_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor,
     `classes` is a bool mask [K] or a tensor of class positions. Classes without samples are
     excluded from the mean; NaN when no target class has a sample.
     """
-    classes = classes.flatten().cpu()
+    classes = torch.as_tensor(classes).flatten().cpu()
+    predictions = torch.as_tensor(predictions).flatten().cpu()
+    labels = torch.as_tensor(labels).flatten().cpu()
     if classes.dtype == torch.bool:
         num_classes, targets = classes.numel(), classes
     else:
         ids = classes.long()
-        present = [t for t in (ids, labels.flatten(), predictions.flatten()) if t.numel()]
+        present = [t for t in (ids, labels, predictions) if t.numel()]
         num_classes = max((int(t.max()) + 1 for t in present), default=0)
         targets = torch.zeros(num_classes, dtype=torch.bool)
         targets[ids] = True
@@ -148,7 +151,7 @@ def gzsl_accuracy_from_summary(summary: ScoreSummary, labels: torch.Tensor,
                                gamma: float) -> tuple[float, float, float]:
     """(U, S, H) from a precomputed `ScoreSummary`."""
     seen_mask = _seen_mask(is_seen_class, summary.num_classes).cpu()
-    labels = _check_labels(labels.flatten().cpu(), summary.num_classes, summary.seen_index.numel())
+    labels = _check_labels(labels, summary.num_classes, summary.seen_index.numel())
     accuracy = per_class_accuracy(summary.predictions(gamma), labels, summary.num_classes)
     unseen, seen = _nanmean(accuracy[~seen_mask]), _nanmean(accuracy[seen_mask])
     return unseen, seen, harmonic_mean(unseen, seen)
@@ -165,7 +168,7 @@ def zsl_accuracy_from_summary(summary: ScoreSummary, labels: torch.Tensor,
                               is_seen_class: torch.Tensor) -> float:
     """T1 from a precomputed `ScoreSummary` (its unseen argmax, on the unseen samples)."""
     seen_mask = _seen_mask(is_seen_class, summary.num_classes).cpu()
-    labels = _check_labels(labels.flatten().cpu(), summary.num_classes, summary.seen_index.numel())
+    labels = _check_labels(labels, summary.num_classes, summary.seen_index.numel())
     unseen_rows = ~seen_mask[labels]
     return mean_class_accuracy(summary.unseen_index[unseen_rows], labels[unseen_rows], ~seen_mask)
 
@@ -179,7 +182,7 @@ def zsl_accuracy_restricted(zsl_scores: torch.Tensor, zsl_labels: torch.Tensor,
     num_unseen = zsl_scores.shape[1]
     all_unseen = torch.zeros(num_unseen, dtype=torch.bool)
     summary = summarise_scores(zsl_scores, all_unseen, chunk_size)
-    labels = _check_labels(zsl_labels.flatten().cpu(), num_unseen, zsl_scores.shape[0])
+    labels = _check_labels(zsl_labels, num_unseen, zsl_scores.shape[0])
     return mean_class_accuracy(summary.unseen_index, labels, ~all_unseen)
 
 
@@ -204,10 +207,12 @@ def _seen_mask(is_seen_class: torch.Tensor, num_classes: int) -> torch.Tensor:
     return mask
 
 
-def _check_labels(labels: torch.Tensor, num_classes: int,
-                  num_rows: int | None = None) -> torch.Tensor:
-    if labels.dtype != torch.int64:
-        raise ValueError(f"labels: expected int64 class positions, found {labels.dtype}")
+def _check_labels(labels: Any, num_classes: int, num_rows: int | None = None) -> torch.Tensor:
+    """Labels as a flat int64 CPU tensor (from a tensor or array of integers), range-checked."""
+    labels = torch.as_tensor(labels).flatten().cpu()
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"labels: expected integer class positions, found {labels.dtype}")
+    labels = labels.long()
     if num_rows is not None and labels.numel() != num_rows:
         raise ValueError(f"labels: expected {num_rows} entries (one per score row), "
                          f"found {labels.numel()}")

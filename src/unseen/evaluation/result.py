@@ -72,8 +72,7 @@ def evaluate(scores: torch.Tensor, labels: torch.Tensor, is_seen_class: torch.Te
         top1 = zsl_accuracy_restricted(zsl_scores, zsl_labels, chunk_size)
     else:
         top1 = zsl_accuracy_from_summary(summary, labels, is_seen_class)
-    per_class = per_class_accuracy(summary.predictions(gamma), labels.flatten().cpu(),
-                                   summary.num_classes)
+    per_class = per_class_accuracy(summary.predictions(gamma), labels, summary.num_classes)
     return EvaluationResult(
         U=unseen, S=seen, H=harmonic, T1=top1, AUSUC=ausuc(curve), gamma=float(gamma),
         gamma_selected=selected, per_class_accuracy=[_json_float(v) for v in per_class.tolist()],

@@ -191,7 +191,8 @@ def load_attribute_vocabulary(benchmark: Benchmark, style: str = "generic", *,
                           f"empty words at indices {empty[:5]}")
     group_order = list(dict.fromkeys(groups))
     if style in STYLE_GROUPS and tuple(group_order) != STYLE_GROUPS[style]:
-        raise input_error(str(groups_path or names_path), "groups",
+        where = str(groups_path or names_path or f"benchmark '{benchmark.name}'")
+        raise input_error(where, "groups",
                           f"the {len(STYLE_GROUPS[style])} groups of the fixed '{style}' "
                           "template (or style 'generic')", f"{group_order[:6]}...")
     vocab = AttributeVocabulary(words=words, groups=groups, group_order=group_order,

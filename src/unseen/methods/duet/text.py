@@ -79,7 +79,14 @@ def pad_sequences(seqs: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
 
 
 class DuetTextBuilder:
-    """Builds DUET's masked anchors and ACL tuples for the seen classes of one task."""
+    """Builds DUET's masked anchors and ACL tuples for the seen classes of one task.
+
+    `semantics` [C, A] and `vocab.binary` [C, A] are indexed by global class id; `seen_classes`
+    are the task's sorted global seen ids and every `seen_index` is a position in them.
+    `prune_length` (CUB: 170) counts word pieces without [CLS]/[SEP], like the reference's
+    `len(tokenizer.tokenize(text))`. The builder is picklable (numpy tables plus the tokenizer),
+    so DataLoader workers can own a copy; draws use only the `rng` passed in.
+    """
 
     def __init__(self, vocab: AttributeVocabulary, semantics: np.ndarray,
                  seen_classes: np.ndarray, tokenizer, max_length: int,
