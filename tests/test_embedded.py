@@ -208,10 +208,13 @@ def test_unknown_names_and_options_are_refused(cache: Path) -> None:
 
 def test_registered_with_load_benchmark(cache: Path) -> None:
     from unseen.data.datasets import EMBEDDED_LOADERS, load_benchmark
+    from unseen.data.loading import register_embedded
 
+    register_embedded()
     assert set(EMBEDDED_NAMES) <= set(EMBEDDED_LOADERS)
     benchmark = load_benchmark("animals", partition=4, cache_dir=cache,
                                images_per_class=PER_CLASS, progress=False)
+    assert benchmark.source["backbone_resolution"] == 64
     assert benchmark.source["unseen_class_names"] == list(PARTITIONS["animals"][4])
 
 

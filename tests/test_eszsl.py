@@ -37,7 +37,7 @@ def test_closed_form_is_a_stationary_point_of_the_objective():
     y = -torch.ones(x.shape[1], seen.numel(), dtype=torch.float64)
     y[torch.arange(x.shape[1]), local] = 1
     s = torch.as_tensor(task.semantics, dtype=torch.float64)[seen].T
-    v = method.weights["gamma=0.5,lambda=2"].double().requires_grad_(True)
+    v = method.weights("gamma=0.5,lambda=2").double().requires_grad_(True)
     gamma, lam = 0.5, 2.0
     objective = ((x.T @ v @ s - y) ** 2).sum() + gamma * ((v @ s) ** 2).sum() \
         + lam * ((x.T @ v) ** 2).sum() + gamma * lam * (v ** 2).sum()
@@ -53,6 +53,13 @@ def test_every_grid_pair_is_a_candidate_and_unseen_accuracy_beats_chance():
     best = max(evaluate(s, labels, torch.as_tensor(task.is_seen_class), gamma=None).T1
                for s in report.gzsl_candidates.values())
     assert best > 2.4 / task.unseen_classes.size  # chance is 1 / 4 on this benchmark
+
+
+def test_fast_candidate_scores_equal_scores_from_the_weights():
+    task, method, monitor = fitted(gammas=(0.1, 10.0), lambdas=(0.01, 1.0))
+    inputs = torch.as_tensor(task.features[task.eval_idx])
+    for name, scores in monitor.reports[0].gzsl_candidates.items():
+        torch.testing.assert_close(scores, method.scores(task, inputs, name), rtol=1e-4, atol=1e-4)
 
 
 def test_state_round_trip_gives_identical_scores():

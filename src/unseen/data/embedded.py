@@ -205,15 +205,16 @@ def _image_content(raw: RawImages, params: BuildParams, options: dict) -> _Conte
     rows = first_per_class(raw.labels, params.images_per_class)
     images, labels = render(raw.images[rows]), raw.labels[rows]
     progress = options.get("progress", True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     features = extract_features(images, params.resolution, device=options.get("device", "cpu"),
                                 progress=progress)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     names = list(raw.class_names)
     descriptions, kind = class_descriptions(names, params.name, params.descriptions)
     semantics = SentenceEncoder(device=options.get("device", "cpu")).encode(descriptions)
     source = {"images": raw.source, "backbone": BACKBONE_NAME, "resolution": params.resolution,
-              "feature_seconds": round(seconds, 2), "semantic_encoder": ENCODER_NAME,
+              "feature_seconds": round(seconds, 2), "feature_cpu_seconds": round(cpu_seconds, 2),
+              "semantic_encoder": ENCODER_NAME,
               "descriptions_kind": kind, "rendering": "255 - pixels (dark object on white)"}
     return _Content(images, labels, names, features, semantics, None, descriptions, source)
 
@@ -415,6 +416,7 @@ def load_embedded(name: str = "animals", partition: int = 0,
         "params": manifest["params"], "manifest_sha256": _sha256(root / MANIFEST_FILE),
         "backbone": manifest["source"]["backbone"],
         "resolution": manifest["source"]["resolution"],
+        "backbone_resolution": manifest["source"]["resolution"],  # read by `unseen predict`
         "semantic_encoder": manifest["source"]["semantic_encoder"],
         "descriptions_kind": manifest["source"]["descriptions_kind"],
         "descriptions": manifest["descriptions"], "image_root": str(root.resolve()),
@@ -432,14 +434,3 @@ def load_embedded_images(benchmark: Benchmark) -> np.ndarray:
                           "an embedded data set with stored images", "none")
     return np.load(path)
 
-
-def _register() -> None:
-    from functools import partial
-
-    from unseen.data.datasets import EMBEDDED_LOADERS
-
-    for embedded_name in EMBEDDED_NAMES:
-        EMBEDDED_LOADERS.setdefault(embedded_name, partial(load_embedded, embedded_name))
-
-
-_register()

@@ -31,11 +31,13 @@ UNSEEN_COUNTS = {"AWA1": 10, "AWA2": 10, "CUB": 50, "SUN": 72, "APY": 12, "FLO":
 
 def semi_real_benchmark(splits_path: str | os.PathLike, name: str | None = None,
                         images_scale: float = 0.1, feature_dim: int = 512,
-                        class_deviation: float = 0.5, noise: float = 0.6,
+                        class_deviation: float = 1.5, noise: float = 1.0,
                         seed: int = 0) -> Benchmark:
     """A benchmark with the real semantics of `splits_path` and generated features.
 
     `images_scale` scales the real split sizes (0.1 keeps 10 %, at least 2 images per class).
+    The default deviation and noise were set so that ESZSL's ZSL top-1 on semi-real AWA2
+    (56 %) is near its published value on the real features (58.6 %, Xian et al. 2018).
     """
     path = Path(splits_path)
     name = name or path.parent.name

@@ -37,7 +37,9 @@ class ESZSL(GZSLMethod):
 
     def __init__(self, config: ESZSLConfig, seed: int) -> None:
         super().__init__(config, seed)
-        self.weights: dict[str, torch.Tensor] = {}  # candidate name -> V [D, A]
+        # Eigen-factors of the two Gram matrices: every (gamma, lambda) candidate is then a
+        # diagonal rescaling, so the whole grid costs two eigendecompositions.
+        self.factors: dict[str, torch.Tensor] = {}
 
     def fit(self, task: GZSLTask, monitor: TrainingMonitor) -> None:
         device = self.device
@@ -45,38 +47,52 @@ class ESZSL(GZSLMethod):
         features = torch.as_tensor(task.features[task.train_idx], device=device, dtype=dtype)
         semantics = torch.as_tensor(task.semantics, device=device, dtype=dtype)
         seen = torch.as_tensor(task.seen_classes, device=device)
-        local = torch.as_tensor(
-            torch.searchsorted(seen, torch.as_tensor(task.benchmark.labels[task.train_idx],
-                                                     device=device)))
+        local = torch.searchsorted(seen, torch.as_tensor(task.benchmark.labels[task.train_idx],
+                                                         device=device))
         targets = -torch.ones(features.shape[0], seen.numel(), device=device, dtype=dtype)
         targets[torch.arange(features.shape[0], device=device), local] = 1.0
         seen_semantics = semantics[seen].T  # [A, z]
         x = features.T  # [D, n]
-        gram_x, gram_s = x @ x.T, seen_semantics @ seen_semantics.T
-        middle = x @ targets @ seen_semantics.T  # [D, A]
-        eye_d = torch.eye(gram_x.shape[0], device=device, dtype=dtype)
-        eye_a = torch.eye(gram_s.shape[0], device=device, dtype=dtype)
-        left = {g: torch.linalg.solve(gram_x + g * eye_d, middle)
-                for g in self.config.feature_regularisation}
-        self.weights = {
-            f"gamma={g:g},lambda={lam:g}": torch.linalg.solve(
-                gram_s + lam * eye_a, left[g].T).T.float().cpu()
-            for g in self.config.feature_regularisation
-            for lam in self.config.semantic_regularisation}
-        eval_inputs = torch.as_tensor(task.features[task.eval_idx])
-        candidates = {name: self.scores(task, eval_inputs, name) for name in self.weights}
+        eig_x, basis_x = torch.linalg.eigh(x @ x.T)
+        eig_s, basis_s = torch.linalg.eigh(seen_semantics @ seen_semantics.T)
+        middle = basis_x.T @ (x @ targets @ seen_semantics.T) @ basis_s  # [D, A] in eigenbases
+        self.factors = {"basis_x": basis_x, "eig_x": eig_x, "middle": middle,
+                        "eig_s": eig_s, "basis_s": basis_s}
+        # Scores of every candidate in the eigenbases: (X Qx) W (Qs^T S), W diagonal-scaled.
+        eval_x = torch.as_tensor(task.features[task.eval_idx], device=device, dtype=dtype)
+        projected_x = eval_x @ basis_x
+        projected_s = basis_s.T @ semantics[torch.as_tensor(task.classes, device=device)].T
+        candidates = {name: (projected_x @ (self._scaled_middle(g, lam) @ projected_s)).float()
+                      .cpu() for name, g, lam in self._grid()}
         self.start_epoch = 1
         monitor.epoch_end(self, EpochReport(epoch=0, gzsl_candidates=candidates))
 
+    def _grid(self) -> list[tuple[str, float, float]]:
+        return [(f"gamma={g:g},lambda={lam:g}", g, lam)
+                for g in self.config.feature_regularisation
+                for lam in self.config.semantic_regularisation]
+
+    def _scaled_middle(self, gamma: float, lam: float) -> torch.Tensor:
+        f = self.factors
+        return f["middle"] / (f["eig_x"] + gamma)[:, None] / (f["eig_s"] + lam)[None, :]
+
+    def weights(self, candidate: str | None = None) -> torch.Tensor:
+        """V [D, A] of one candidate (the first of the grid by default)."""
+        grid = {name: (g, lam) for name, g, lam in self._grid()}
+        gamma, lam = grid[candidate] if candidate else next(iter(grid.values()))
+        f = self.factors
+        return f["basis_x"] @ self._scaled_middle(gamma, lam) @ f["basis_s"].T
+
     def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None
                ) -> torch.Tensor:
-        weights = self.weights[candidate or next(iter(self.weights))]
+        weights = self.weights(candidate).float().cpu()
         class_semantics = torch.as_tensor(task.semantics[task.classes]).T  # [A, K]
-        return inputs.float() @ weights @ class_semantics
+        return inputs.float().cpu() @ weights @ class_semantics
 
     def state_dict(self) -> dict[str, Any]:
-        return {"weights": self.weights, "start_epoch": self.start_epoch}
+        return {"factors": {k: v.cpu() for k, v in self.factors.items()},
+                "start_epoch": self.start_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.weights = state["weights"]
+        self.factors = state["factors"]
         self.start_epoch = state["start_epoch"]

@@ -9,13 +9,20 @@ log-probabilities of the evaluation rows and the weights that produced them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from unseen.methods.cegzsl.networks import LinearLogSoftmax
+
+
+def adam(parameters: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float]
+         ) -> torch.optim.Adam:
+    """Adam with the fused (single-kernel) update: the same update rule as the reference's
+    Adam, several times faster on CPU for the GAN's ~27 M parameters."""
+    return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
 
 
 class CarryOverBatches:
@@ -60,7 +67,7 @@ def train_classifier(train_embedding: torch.Tensor, train_labels: torch.Tensor,
     the Linear's default init, its N(0, 0.02^2) re-init, then one randperm per completed pass.
     """
     model = LinearLogSoftmax(train_embedding.shape[1], num_classes).to(train_embedding.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    optimizer = adam(model.parameters(), lr, betas)
     batches = CarryOverBatches(train_embedding.shape[0])
     steps = math.ceil(train_embedding.shape[0] / batch_size)
     for _ in range(epochs):

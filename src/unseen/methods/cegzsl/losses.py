@@ -37,9 +37,10 @@ def critic_terms(critic: Critic, real: torch.Tensor, fake: torch.Tensor, semanti
     scores = critic.head(preactivation)
     with torch.no_grad():
         mixed = torch.lerp(preactivation[1], preactivation[0], alpha)
-        slope = torch.where(mixed > 0, 1.0, LEAKY_SLOPE)
-    feature_weight = critic.fc1.weight[:, :critic.feature_dim]
-    input_gradient = (slope * critic.fc2.weight) @ feature_weight
+        slope = torch.full_like(mixed, LEAKY_SLOPE).masked_fill_(mixed > 0, 1.0)
+    # Through the whole fc1 weight, then sliced: slicing the parameter instead would make
+    # autograd allocate and zero a full-size gradient for the slice.
+    input_gradient = ((slope * critic.fc2.weight) @ critic.fc1.weight)[:, :critic.feature_dim]
     penalty = ((input_gradient.norm(2, dim=1) - 1.0) ** 2).mean() * gp_weight
     return scores[0].mean(), scores[1].mean(), penalty
 

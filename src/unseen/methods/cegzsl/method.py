@@ -31,7 +31,7 @@ from unseen.methods.base import (
     restore_rng_state,
     seed_everything,
 )
-from unseen.methods.cegzsl.classifier import train_classifier
+from unseen.methods.cegzsl.classifier import adam, train_classifier
 from unseen.methods.cegzsl.losses import (
     class_cross_entropy,
     comparator_chunk_rows,
@@ -164,11 +164,9 @@ class CEGZSL(GZSLMethod):
         self.comparator = Comparator(a["embed_dim"], a["semantic_dim"],
                                      a["comparator_hidden"]).to(device)
         betas = (self.config.beta1, 0.999)
-        self.optimizer_d = torch.optim.Adam(
-            chain(self.critic.parameters(), self.embedding.parameters(),
-                  self.comparator.parameters()), lr=self.config.lr, betas=betas)
-        self.optimizer_g = torch.optim.Adam(self.generator.parameters(), lr=self.config.lr,
-                                            betas=betas)
+        self.optimizer_d = adam(chain(self.critic.parameters(), self.embedding.parameters(),
+                                      self.comparator.parameters()), self.config.lr, betas)
+        self.optimizer_g = adam(self.generator.parameters(), self.config.lr, betas)
 
     def _architecture_for(self, data: _TaskTensors) -> dict[str, int]:
         c = self.config

@@ -69,14 +69,10 @@ class Critic(nn.Module):
         return self.head(self.fc1(torch.cat([features, semantics], 1)))
 
     def preactivation(self, features: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
-        """fc1 of [features ; semantics] for `features` [..., B, D] sharing one `semantics` [B, A].
-
-        fc1 is split into its feature and semantic blocks, so real and fake batches go through
-        one matmul and the semantic part is computed once.
-        """
-        weight = self.fc1.weight
-        feature_part = F.linear(features, weight[:, :self.feature_dim])
-        return feature_part + F.linear(semantics, weight[:, self.feature_dim:], self.fc1.bias)
+        """fc1 of [features ; semantics] for `features` [..., B, D] sharing one `semantics` [B, A]
+        (real and fake batches go through one matmul)."""
+        semantics = semantics.expand(*features.shape[:-1], semantics.shape[-1])
+        return self.fc1(torch.cat([features, semantics], -1))
 
     def head(self, preactivation: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.leaky_relu(preactivation, LEAKY_SLOPE))
@@ -106,10 +102,9 @@ class Comparator(nn.Module):
         B x C x hidden activation is processed `chunk_rows` samples at a time and recomputed in
         the backward pass (nothing of that size is kept for autograd).
         """
-        weight = self.fc1.weight
-        p = F.linear(embedding, weight[:, :self.embed_dim])
-        q = F.linear(semantics, weight[:, self.embed_dim:], self.fc1.bias)
-        return _FactoredHiddenScores.apply(p, q, self.fc2.weight[0], chunk_rows) + self.fc2.bias
+        scores = _FactoredPairScores.apply(embedding, semantics, self.fc1.weight, self.fc1.bias,
+                                           self.fc2.weight, chunk_rows)
+        return scores + self.fc2.bias
 
 
 class LinearLogSoftmax(nn.Module):
@@ -124,17 +119,25 @@ class LinearLogSoftmax(nn.Module):
         return F.log_softmax(self.fc(embedding), dim=1)
 
 
-class _FactoredHiddenScores(torch.autograd.Function):
-    """s[i, c] = sum_k w[k] * LeakyReLU(p[i, k] + q[c, k]), chunked over i, recomputed in backward.
+class _FactoredPairScores(torch.autograd.Function):
+    """s[i, c] = w2 . LeakyReLU(P[i] + Q[c]) with P = h W_h^T, Q = A W_a^T + b1, where
+    [W_h | W_a] = fc1.weight; chunked over i and recomputed in backward.
 
-    Gradients: with g[i, c, k] = ds[i, c] * LeakyReLU'(p[i, k] + q[c, k]),
-    dp[i] = w * sum_c g[i, c], dq[c] = w * sum_i g[i, c], dw = sum_{i,c} ds[i, c] * act[i, c].
+    With g[i, c, k] = ds[i, c] * LeakyReLU'(P[i, k] + Q[c, k]): dP[i] = w2 * sum_c g[i, c],
+    dQ[c] = w2 * sum_i g[i, c], dw2 = sum_{i,c} ds[i, c] * act[i, c]; then dh = dP W_h,
+    d fc1.weight = [dP^T h | dQ^T A] (built whole: autograd through slices of a parameter
+    would allocate, zero and add full-size gradients for every slice), db1 = sum_c dQ[c].
     """
 
     @staticmethod
-    def forward(ctx, p: torch.Tensor, q: torch.Tensor, w: torch.Tensor,  # type: ignore[override]
+    def forward(ctx, embedding: torch.Tensor, semantics: torch.Tensor,  # type: ignore[override]
+                weight: torch.Tensor, bias: torch.Tensor, out_weight: torch.Tensor,
                 chunk_rows: int) -> torch.Tensor:
-        ctx.save_for_backward(p, q, w)
+        embed_dim = embedding.shape[1]
+        p = embedding @ weight[:, :embed_dim].T
+        q = torch.addmm(bias, semantics, weight[:, embed_dim:].T)
+        w = out_weight[0]
+        ctx.save_for_backward(embedding, semantics, weight, out_weight, p, q)
         ctx.chunk_rows = chunk_rows
         scores = p.new_empty(p.shape[0], q.shape[0])
         for start in range(0, p.shape[0], chunk_rows):
@@ -146,8 +149,10 @@ class _FactoredHiddenScores(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_scores: torch.Tensor):  # type: ignore[override]
-        p, q, w = ctx.saved_tensors
-        need_p, need_q, need_w = ctx.needs_input_grad[:3]
+        embedding, semantics, weight, out_weight, p, q = ctx.saved_tensors
+        need_h, _, need_weight, need_bias, need_w = ctx.needs_input_grad[:5]
+        need_p, need_q = need_h or need_weight, need_weight or need_bias
+        w = out_weight[0]
         grad_p = torch.empty_like(p) if need_p else None
         grad_q = torch.zeros_like(q) if need_q else None
         grad_w = torch.zeros_like(w) if need_w else None
@@ -167,8 +172,17 @@ class _FactoredHiddenScores(torch.autograd.Function):
             if grad_w is not None:
                 F.leaky_relu(hidden, LEAKY_SLOPE, inplace=True)
                 grad_w.addmv_(hidden.view(-1, hidden.shape[-1]).T, g.reshape(-1))
+        embed_dim = embedding.shape[1]
+        grad_h = grad_weight = grad_bias = None
         if grad_p is not None:
             grad_p.mul_(w)
+            if need_h:
+                grad_h = grad_p @ weight[:, :embed_dim]
         if grad_q is not None:
             grad_q.mul_(w)
-        return grad_p, grad_q, grad_w, None
+            if need_bias:
+                grad_bias = grad_q.sum(0)
+        if need_weight:
+            grad_weight = torch.cat([grad_p.T @ embedding, grad_q.T @ semantics], dim=1)
+        grad_out = grad_w[None] if grad_w is not None else None
+        return grad_h, None, grad_weight, grad_bias, grad_out, None

@@ -26,6 +26,10 @@ class DUETConfig(MethodConfig):
     image_root: str = ""
     image_path_rule: str = "auto"
     image_resolution: int = 224  # EfficientNet-Lite0 only; HF backbones use their processor
+    # False (the paper): the whole vision model is fine-tuned. True: a cheaper ablation that
+    # freezes its trunk (EfficientNet-Lite0: all but the head convolution and the classifier;
+    # HF models: everything) and computes the trunk's output once per image.
+    freeze_vision: bool = False
     pixel_cache_dir: str = ""  # empty: $UNSEEN_CACHE or ~/.cache/unseen, then duet_pixels/
     attribute_groups: str = ""
     attribute_mapping: str = ""

@@ -188,6 +188,25 @@ class DuetTrainingBatches(Dataset):
         return batch
 
 
+class RowTable:
+    """A `PixelSource` stand-in over a precomputed per-image table: rows -> table[rows]
+    (the frozen vision trunk's outputs, indexed by benchmark row)."""
+
+    def __init__(self, table: Tensor) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return int(self.table.shape[0])
+
+    def __call__(self, rows: np.ndarray) -> Tensor:
+        return self.table[torch.from_numpy(np.asarray(rows, np.int64))]
+
+
+def identity(tensor: Tensor) -> Tensor:
+    """The `normalise` of inputs that need none (picklable, unlike a lambda)."""
+    return tensor
+
+
 class EvaluationImages(Dataset):
     """Item k = uint8 pixels of the k-th chunk of `rows` (kept in order)."""
 

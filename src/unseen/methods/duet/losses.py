@@ -9,7 +9,9 @@ ablation. The scores DUET reports are always probabilities, so gamma keeps its m
 
 Mask reconstruction: the reference averages token CE over all L positions of the padded label
 sequence, [PAD] included (`reference=True`); clean mode averages over the masked span only,
-which scales the term by roughly L / span length (re-tune `mask_weight` if you compare).
+which scales the term by roughly L / span length (re-tune `mask_weight` if you compare). Clean
+mode therefore runs the MLM head (a d x vocabulary decoder, 30522 wide for BERT) on the span
+tokens only: on CPU that is most of the mask branch's head cost saved, with the same loss.
 """
 
 from __future__ import annotations
@@ -67,6 +69,20 @@ def mask_reconstruction_loss(token_logits: Tensor, label_ids: Tensor, attention_
     return (weights.float() * per_sample).sum()
 
 
+def span_reconstruction_loss(span_logits: Tensor, span_labels: Tensor, span_rows: Tensor,
+                             weights: Tensor) -> Tensor:
+    """The clean mask loss from the logits of the span tokens only (no [B, L, V] tensor).
+
+    span_logits [M, V] and span_labels [M] are the M span tokens of the batch, span_rows [M]
+    their sample; equals `mask_reconstruction_loss(..., reference=False)` on the full logits.
+    """
+    per_token = F.cross_entropy(span_logits.float(), span_labels, reduction="none")
+    batch = weights.shape[0]
+    sums = torch.zeros(batch, device=per_token.device).index_add(0, span_rows, per_token)
+    counts = torch.bincount(span_rows, minlength=batch).clamp_min(1)
+    return (weights.float() * sums / counts).sum()
+
+
 def attribute_contrast_loss(embeddings: Tensor, weights: Tensor) -> Tensor:
     """ACL InfoNCE (spec §3.5): embeddings [T, 6, d] (anchor, positive, 4 negatives); logits are
     raw dot products anchor . candidate (no normalisation, no temperature); target 0.
@@ -115,11 +131,14 @@ class DuetObjective(nn.Module):
 
     `semantics` [C, A] are the task's class rows in `task.classes` order (L2-normalised);
     `seen_columns` their seen positions in seen-local order, `is_seen` a bool [C] mask.
+    `trunk_features`: batches carry the frozen vision trunk's outputs instead of pixels.
     """
 
     def __init__(self, model: DuetModel, semantics: Tensor, seen_columns: Tensor, is_seen: Tensor,
-                 weights: LossWeights, template_ids: Tensor, share_template_states: bool) -> None:
+                 weights: LossWeights, template_ids: Tensor, share_template_states: bool,
+                 trunk_features: bool = False) -> None:
         super().__init__()
+        self.trunk_features = trunk_features
         self.model = model
         self.register_buffer("semantics", semantics.float())
         self.register_buffer("seen_columns", seen_columns.long())
@@ -136,12 +155,12 @@ class DuetObjective(nn.Module):
         seen_semantics = self.semantics[self.seen_columns]
         parts: dict[str, Tensor] = {}
         if batch.masked:
-            out = model(batch.pixels, batch.input_ids, batch.attention_mask)
-            parts["mask"] = w.mask * mask_reconstruction_loss(
-                model.token_logits(out.lang), batch.label_ids, batch.attention_mask,
-                batch.mask_positions, batch.mask_weights, reference=w.reference_mask_loss)
+            out = model(batch.pixels, batch.input_ids, batch.attention_mask,
+                        trunk_features=self.trunk_features)
+            parts["mask"] = w.mask * self._mask_loss(out.lang, batch)
             if batch.contrast_pixels is not None:
-                acl = model(batch.contrast_pixels, batch.contrast_ids, batch.contrast_attention)
+                acl = model(batch.contrast_pixels, batch.contrast_ids, batch.contrast_attention,
+                            trunk_features=self.trunk_features)
                 spans = model.span_embeddings(acl.lang, batch.contrast_positions)
                 parts["contrast"] = w.contrast * attribute_contrast_loss(
                     spans.view(-1, 6, spans.shape[-1]), batch.contrast_weights)
@@ -168,10 +187,21 @@ class DuetObjective(nn.Module):
         total = torch.stack([value.float() for value in parts.values()]).sum()
         return total, parts
 
+    def _mask_loss(self, lang: Tensor, batch: DuetBatch) -> Tensor:
+        if self.weights.reference_mask_loss:  # every position, [PAD] included
+            return mask_reconstruction_loss(
+                self.model.token_logits(lang), batch.label_ids, batch.attention_mask,
+                batch.mask_positions, batch.mask_weights, reference=True)
+        span = batch.mask_positions & batch.attention_mask.bool()
+        return span_reconstruction_loss(self.model.token_logits(lang, span),
+                                        batch.label_ids[span], span.nonzero()[:, 0],
+                                        batch.mask_weights)
+
     def _template_forward(self, pixels: Tensor):
         ids = self.template_ids
         mask = torch.ones_like(ids)
-        if self.share_template_states:
-            return self.model(pixels, ids, mask)  # the model broadcasts [1, L] states
+        if self.share_template_states:  # the model broadcasts [1, L] states
+            return self.model(pixels, ids, mask, trunk_features=self.trunk_features)
         batch = pixels.shape[0]
-        return self.model(pixels, ids.expand(batch, -1), mask.expand(batch, -1))
+        return self.model(pixels, ids.expand(batch, -1), mask.expand(batch, -1),
+                          trunk_features=self.trunk_features)

@@ -47,6 +47,8 @@ from unseen.methods.duet.data import (
     ClassPools,
     DuetTrainingBatches,
     EvaluationImages,
+    RowTable,
+    identity,
     unbatched,
 )
 from unseen.methods.duet.distributed import DistributedContext
@@ -85,6 +87,7 @@ class DUET(GZSLMethod):
         self._pending_state: dict[str, Any] | None = None
         self._next_epoch = 0
         self._pixel_cache = None
+        self._trunk_table: RowTable | None = None
         self._pending_rng: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ public API
@@ -121,7 +124,7 @@ class DUET(GZSLMethod):
             counts = dict.fromkeys(LOSS_NAMES, 0)  # parts are averaged where they occur
             total = len(loader)
             for step, batch in enumerate(monitor.progress(loader, f"duet epoch {epoch}", total)):
-                batch = batch.to(device, self._preprocessor.normalise)
+                batch = batch.to(device, self._input_normaliser)
                 last = step == total - 1
                 window_end = (step + 1) % steps == 0
                 sync = window_end or last
@@ -154,8 +157,19 @@ class DUET(GZSLMethod):
             monitor.epoch_end(self, report)
         self.start_epoch = max(self.start_epoch, self._next_epoch)
 
+    def preprocess_images(self, task, paths: list[Path]) -> Tensor:
+        """Normalised pixels [n, 3, H, W] of image files, exactly as training saw its images
+        (the preprocessor the config names: same resize, same uint8 rounding, same
+        normalisation). `task` is unused: the preprocessing depends on the config only."""
+        from unseen.methods.duet.pixel_cache import load_uint8
+
+        preprocessor = self._image_preprocessor()
+        return preprocessor.normalise(np.stack([load_uint8(Path(p), preprocessor)
+                                                for p in paths]))
+
     def scores(self, task, inputs: Tensor, candidate: str | None = None) -> Tensor:
-        """Class probabilities [n, K] over `task.classes` for normalised pixels [n, 3, H, W]."""
+        """Class probabilities [n, K] over `task.classes` for normalised pixels [n, 3, H, W]
+        (`preprocess_images`); works on a fresh instance after `load_state_dict`."""
         if candidate not in (None, "epoch"):
             raise UnseenInputError(f"DUET candidate '{candidate}': expected 'epoch' (DUET has "
                                    "one classifier)")
@@ -225,6 +239,8 @@ class DUET(GZSLMethod):
             self.model = load_duet_model(cfg.vision_model, cfg.text_model,
                                          int(task.semantics.shape[1]),
                                          cfg.replicate_reference_bugs, cfg.mlm_head).to(device)
+            if cfg.freeze_vision:
+                self.model.vision.freeze_trunk()
         semantics = task.semantics[task.classes].astype(np.float32)
         semantics /= np.maximum(np.linalg.norm(semantics, axis=1, keepdims=True), 1e-12)
         self._semantics = torch.from_numpy(semantics).to(device)
@@ -233,7 +249,8 @@ class DUET(GZSLMethod):
         self._template = torch.tensor(self._builder.template_ids(), dtype=torch.long)
         self._objective = DuetObjective(
             self.model, self._semantics, seen_columns, self._is_seen, cfg.loss_weights(),
-            self._template, share_template_states=not cfg.replicate_reference_bugs).to(device)
+            self._template, share_template_states=not cfg.replicate_reference_bugs,
+            trunk_features=cfg.freeze_vision).to(device)
         self._preprocessor = self._image_preprocessor()
         if self._pending_state is not None:
             self._apply_pending_state()
@@ -252,7 +269,11 @@ class DUET(GZSLMethod):
 
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+        # The fused kernel is the same Adam update; on CPU PyTorch's default is a per-tensor
+        # Python loop, ~20x slower for DUET's 40 M parameters (3.3 s vs 0.17 s, 2 cores).
+        fused = self._device.type in ("cpu", "cuda")
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                                fused=fused)
 
     def _set_learning_rate(self, epoch: int) -> None:
         lr = self.config.learning_rate(epoch)
@@ -297,8 +318,37 @@ class DUET(GZSLMethod):
         self._pixel_cache = PixelCache.build(paths, self._preprocessor, cache_dir, progress=False)
         return self._pixel_cache
 
+    @property
+    def _input_normaliser(self):
+        """uint8 pixels -> model input; precomputed trunk outputs need nothing."""
+        return identity if self.config.freeze_vision else self._preprocessor.normalise
+
+    def _visual_inputs(self, task):
+        """rows -> what batches carry: uint8 pixels, or the frozen trunk's outputs."""
+        if not self.config.freeze_vision:
+            return self._pixels(task).uint8
+        if self._trunk_table is None:
+            self._trunk_table = self._compute_trunk_table(self._pixels(task))
+        return self._trunk_table
+
+    @torch.no_grad()
+    def _compute_trunk_table(self, cache) -> RowTable:
+        """The frozen vision trunk's output for every benchmark image, once (float32, CPU)."""
+        vision, device = self.model.vision, self._device
+        was_training = vision.training
+        vision.eval()
+        rows = np.arange(len(cache))
+        starts = range(0, rows.size, self.config.eval_batch_size)
+        chunks = []
+        with self._autocast():
+            for start in starts:
+                pixels = cache.pixels(rows[start:start + self.config.eval_batch_size])
+                chunks.append(vision.trunk(pixels.to(device)).float().cpu().contiguous())
+        vision.train(was_training)
+        return RowTable(torch.cat(chunks))
+
     def _training_batches(self, task) -> DuetTrainingBatches:
-        cache = self._pixels(task)
+        inputs = self._visual_inputs(task)
         seen = task.seen_classes
         train_rows = task.train_idx
         pool_rows = train_rows
@@ -306,7 +356,7 @@ class DUET(GZSLMethod):
             pool_rows = np.concatenate([train_rows, task.eval_seen_idx])  # spec §6.1 leakage
         local = np.searchsorted(seen, task.benchmark.labels)
         return DuetTrainingBatches(
-            train_rows, local[train_rows], self._builder, cache.uint8,
+            train_rows, local[train_rows], self._builder, inputs,
             ClassPools(pool_rows, local[pool_rows], seen.size), self.config.batch_size,
             self.config.mask_probability, self._tokenizer.pad_token_id, self.seed,
             build_contrast=self.config.contrast_weight != 0)
@@ -314,8 +364,9 @@ class DUET(GZSLMethod):
     # ------------------------------------------------------------------ evaluation
 
     @torch.no_grad()
-    def _template_logits(self, pixel_batches) -> Tensor:
-        """pre_attri . att^T [n, K] (float32, CPU) for the images, each with the template."""
+    def _template_logits(self, pixel_batches, trunk_features: bool = False) -> Tensor:
+        """pre_attri . att^T [n, K] (float32, CPU) for the images, each with the template;
+        `trunk_features`: the batches hold the frozen trunk's outputs, not pixels."""
         model = self.model
         was_training = model.training
         model.eval()
@@ -329,7 +380,8 @@ class DUET(GZSLMethod):
                 pixels = pixels.to(device, non_blocking=True)
                 if pixels.dtype == torch.uint8:
                     pixels = self._preprocessor.normalise(pixels)
-                result = model(pixels, ids, mask, text_states=states)
+                result = model(pixels, ids, mask, text_states=states,
+                               trunk_features=trunk_features)
                 out.append(model.class_logits(result.pre_attri, self._semantics).float().cpu())
         if was_training and not self.config.replicate_reference_bugs:
             model.train()
@@ -338,10 +390,10 @@ class DUET(GZSLMethod):
     def _evaluation_logits(self, task) -> Tensor:
         rows = task.eval_idx
         shard = self.distributed.shard(rows)
-        images = EvaluationImages(shard, self._pixels(task).uint8, self.config.eval_batch_size)
+        images = EvaluationImages(shard, self._visual_inputs(task), self.config.eval_batch_size)
         loader = DataLoader(images, batch_size=None, collate_fn=unbatched,
                             num_workers=min(self.config.num_workers, len(images)))
-        local = self._template_logits(loader)
+        local = self._template_logits(loader, trunk_features=self.config.freeze_vision)
         return self.distributed.gather_rows(local.to(self._device), rows.size).cpu()
 
     def _report(self, task, epoch: int, losses: dict[str, float]) -> EpochReport:

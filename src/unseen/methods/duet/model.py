@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 EFFICIENTNET_LITE0 = "efficientnet-lite0"
 MINILM = "minilm"  # alias for the packaged all-MiniLM-L6-v2 directory
+_FRESH_HEAD_REPORTED: set[str] = set()
 
 
 @dataclass
@@ -50,18 +53,64 @@ class DuetOutput:
 
 
 class VisionClassifier(nn.Module):
-    """Any image classifier behind one interface: pixels [B, 3, H, W] -> logits [B, num_logits]."""
+    """Any image classifier behind one interface: pixels [B, 3, H, W] -> logits [B, num_logits].
+
+    `forward = head(trunk(pixels))`. For EfficientNet-Lite0 the trunk is the stem and the MBConv
+    blocks and the head the 1x1 head convolution, pooling and ImageNet classifier; for a Hugging
+    Face classifier the trunk is the whole model and the head the identity. `freeze_trunk()`
+    fixes the trunk (no gradients, always in eval mode), so its output is a deterministic
+    function of the image that can be computed once per image and fed to `head` (spec §7
+    caveat: a frozen trunk is a cheaper ablation of DUET, which fine-tunes everything).
+    """
 
     def __init__(self, backbone: nn.Module, num_logits: int, huggingface: bool) -> None:
         super().__init__()
         self.backbone = backbone
         self.num_logits = num_logits
         self.huggingface = huggingface
+        self.trunk_frozen = False
 
-    def forward(self, pixels: Tensor) -> Tensor:
+    def trunk(self, pixels: Tensor) -> Tensor:
         if self.huggingface:
             return self.backbone(pixel_values=pixels).logits
-        return self.backbone(pixels)
+        net = self.backbone
+        x = net._swish(net._bn0(net._conv_stem(pixels.contiguous(
+            memory_format=torch.channels_last))))
+        rate = net._global_params.drop_connect_rate
+        for index, block in enumerate(net._blocks):  # as EfficientNet.extract_features
+            x = block(x, drop_connect_rate=rate * index / len(net._blocks) if rate else rate)
+        return x
+
+    def head(self, features: Tensor) -> Tensor:
+        if self.huggingface:
+            return features
+        net = self.backbone
+        x = net._swish(net._bn1(net._conv_head(features)))
+        return net._fc(net._dropout(net._avg_pooling(x).flatten(1)))
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        return self.head(self.trunk(pixels))
+
+    def _trunk_modules(self) -> list[nn.Module]:
+        if self.huggingface:
+            return [self.backbone]
+        net = self.backbone
+        return [net._conv_stem, net._bn0, net._blocks]
+
+    def freeze_trunk(self) -> None:
+        """No gradients for the trunk, and eval mode (BatchNorm running statistics, no dropout
+        or drop-connect) whatever `train()` says."""
+        self.trunk_frozen = True
+        for module in self._trunk_modules():
+            module.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> VisionClassifier:
+        super().train(mode)
+        if self.trunk_frozen:
+            for module in self._trunk_modules():
+                module.eval()
+        return self
 
 
 class DuetModel(nn.Module):
@@ -96,9 +145,11 @@ class DuetModel(nn.Module):
     def hidden_size(self) -> int:
         return self.visual_projection.out_features
 
-    def visual_token(self, pixels: Tensor) -> Tensor:
-        """[B, 3, H, W] -> the single visual token [B, d] (all patch tokens are discarded)."""
-        return self.visual_projection(self.vision(pixels))
+    def visual_token(self, pixels: Tensor, trunk_features: bool = False) -> Tensor:
+        """[B, 3, H, W] -> the single visual token [B, d] (all patch tokens are discarded).
+        `trunk_features`: the input is `vision.trunk(pixels)`, computed beforehand."""
+        logits = self.vision.head(pixels) if trunk_features else self.vision(pixels)
+        return self.visual_projection(logits)
 
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Language-model last hidden states [B, L, d] (token types all 0)."""
@@ -116,15 +167,17 @@ class DuetModel(nn.Module):
         return lang, vis[:, 0]
 
     def forward(self, pixels: Tensor, input_ids: Tensor, attention_mask: Tensor,
-                text_states: Tensor | None = None) -> DuetOutput:
+                text_states: Tensor | None = None, trunk_features: bool = False) -> DuetOutput:
         """Full forward. `text_states` [1 or B, L, d] skips the language model (template cache);
-        `input_ids` / `attention_mask` may then be [1, L] and are broadcast to the batch."""
+        `input_ids` / `attention_mask` may then be [1, L] and are broadcast to the batch.
+        `trunk_features`: `pixels` are the frozen vision trunk's outputs (see VisionClassifier)."""
         batch = pixels.shape[0]
         if text_states is None:
             text_states = self.encode_text(input_ids, attention_mask)
         text_states = text_states.expand(batch, -1, -1)
         attention_mask = attention_mask.expand(batch, -1)
-        lang, visual = self.fuse(text_states, attention_mask, self.visual_token(pixels))
+        lang, visual = self.fuse(text_states, attention_mask,
+                                 self.visual_token(pixels, trunk_features))
         return DuetOutput(pre_attri=self.fc_image(visual), lang=lang, visual=visual)
 
     @staticmethod
@@ -142,9 +195,10 @@ class DuetModel(nn.Module):
         sign = torch.where(is_seen, -1.0, 1.0).to(pre_attri.device)
         return self.class_logits(pre_attri, semantics).float() + sign * self.sc_bias
 
-    def token_logits(self, lang: Tensor) -> Tensor:
-        """MLM head over every position: [B, L, d] -> [B, L, V]."""
-        return self.mlm_head(lang)
+    def token_logits(self, lang: Tensor, positions: Tensor | None = None) -> Tensor:
+        """MLM head over every position: [B, L, d] -> [B, L, V]; with a bool `positions`
+        [B, L], over those positions only: [M, V] in row-major order (M = positions.sum())."""
+        return self.mlm_head(lang if positions is None else lang[positions])
 
     def span_embeddings(self, lang: Tensor, positions: Tensor) -> Tensor:
         """Mean of the fused states over each row's attribute span, projected: [N, d]."""
@@ -198,8 +252,8 @@ def load_vision_classifier(name: str, replicate_reference_bugs: bool = False) ->
             raise UnseenInputError(
                 "DUET vision model 'efficientnet-lite0': expected the module "
                 "unseen.backbones.efficientnet_lite, found it missing") from error
-        backbone = load_efficientnet_lite0()
-        backbone.train()
+        # channels_last: about twice as fast on CPU for this depthwise-convolution network
+        backbone = load_efficientnet_lite0().to(memory_format=torch.channels_last)
         with torch.no_grad():
             num_logits = int(backbone.eval()(torch.zeros(1, 3, 64, 64)).shape[-1])
         return VisionClassifier(backbone.train(), num_logits, huggingface=False)
@@ -260,8 +314,10 @@ def load_text_model(name: str, mlm_head: str = "auto") -> tuple[nn.Module, nn.Mo
             raise UnseenInputError(
                 f"DUET text model '{name}': expected a checkpoint with a masked-LM head "
                 f"(option mlm_head=pretrained), found none; use mlm_head=auto or fresh")
-        log.warning("text model %s has no masked-LM head: training a fresh MLM head from scratch",
-                    name)
+        if name not in _FRESH_HEAD_REPORTED:  # once per process, not once per fit
+            _FRESH_HEAD_REPORTED.add(name)
+            log.warning("text model %s has no masked-LM head: training a fresh MLM head from "
+                        "scratch", name)
     try:
         encoder, _ = _load_with_sdpa(AutoModel, name, kwargs)
     except (OSError, ValueError) as error:
@@ -270,13 +326,32 @@ def load_text_model(name: str, mlm_head: str = "auto") -> tuple[nn.Module, nn.Mo
 
 
 def _load_with_sdpa(model_class, name: str, kwargs: dict):
+    with quiet_transformers():
+        try:
+            return model_class.from_pretrained(name, attn_implementation="sdpa",
+                                               output_loading_info=True, **kwargs)
+        except ValueError as error:
+            if "sdpa" not in str(error).lower() and "attn" not in str(error).lower():
+                raise
+            return model_class.from_pretrained(name, output_loading_info=True, **kwargs)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own load reports (missing/unexpected key tables, progress bars):
+    DUET reports what matters (a fresh MLM head, a re-initialised vision head) itself."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bar_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
-        return model_class.from_pretrained(name, attn_implementation="sdpa",
-                                           output_loading_info=True, **kwargs)
-    except ValueError as error:
-        if "sdpa" not in str(error).lower() and "attn" not in str(error).lower():
-            raise
-        return model_class.from_pretrained(name, output_loading_info=True, **kwargs)
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class FreshMLMHead(nn.Module):
