@@ -1,6 +1,7 @@
 """Compare methods on several data sets, both protocols, several seeds; print a table.
 
-    python benchmarks/compare_methods.py --datasets animals semi-real:../shared/data/xlsa17/AWA2/att_splits.mat \
+    python benchmarks/compare_methods.py \
+        --datasets animals semi-real:../shared/data/xlsa17/AWA2/att_splits.mat \
         --methods eszsl cegzsl:demo --protocols clean paper --seeds 0 1 2 --out runs/compare
 
 Each (method, data set, protocol) is an ordinary `unseen train` run directory under --out;

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: bool = True) -> Path:
-    """Call `write(fileobj)` on a temporary file beside `path`, fsync it, then rename over `path`."""
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None],
+                 binary: bool = True) -> Path:
+    """Call `write(fileobj)` on a temporary file beside `path`, fsync it, rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -32,7 +33,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:

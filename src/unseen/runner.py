@@ -111,7 +111,7 @@ def resolve_config(spec: RunSpec) -> tuple[type[GZSLMethod], MethodConfig, RunOp
         except ValueError:
             raise UnseenInputError(f"option '--set {key}={value}': expected a number") from None
         setattr(options, key, converted)
-    options.preprocessing  # validates the preprocessing names early
+    _ = options.preprocessing  # validates the preprocessing names early
     return method_class, config, options
 
 

@@ -60,7 +60,8 @@ class Benchmark:
             raise UnseenInputError(f"{where}: features must be float32 [N, D], got "
                                    f"{self.features.dtype} {self.features.shape}")
         if self.labels.shape != (n,):
-            raise UnseenInputError(f"{where}: labels must have shape ({n},), got {self.labels.shape}")
+            raise UnseenInputError(f"{where}: labels must have shape ({n},), "
+                                   f"got {self.labels.shape}")
         if len(self.class_names) != c:
             raise UnseenInputError(f"{where}: {len(self.class_names)} class names for {c} classes")
         if n and (self.labels.min() < 0 or self.labels.max() >= c):

@@ -7,7 +7,6 @@ import os
 from unseen.data.benchmark import Benchmark
 from unseen.data.datasets import EMBEDDED_LOADERS, load_benchmark
 
-
 # `semi-real:PATH/att_splits.mat`: real semantics and split structure, generated features.
 SEMI_REAL_PREFIX = "semi-real:"
 

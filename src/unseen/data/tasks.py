@@ -23,7 +23,8 @@ from unseen.errors import UnseenInputError
 class Preprocessing:
     """How features and semantics are prepared, recorded in every run's resolved config."""
 
-    features: str = "minmax"  # "minmax" (fit on the task's training rows, as f-CLSWGAN/CE-GZSL) or "none"
+    # "minmax" (fit on the task's training rows, as f-CLSWGAN/CE-GZSL) or "none"
+    features: str = "minmax"
     semantics: str = "as_stored"  # "as_stored" or "l2" (unit L2 norm per class)
 
     def __post_init__(self) -> None:
@@ -87,7 +88,8 @@ class GZSLTask:
         return self.to_task_labels(self.benchmark.labels[idx])
 
 
-def make_test_task(benchmark: Benchmark, preprocessing: Preprocessing = Preprocessing()) -> GZSLTask:
+def make_test_task(benchmark: Benchmark,
+                   preprocessing: Preprocessing = Preprocessing()) -> GZSLTask:
     """The standard proposed-split task: train on trainval, evaluate on the test splits."""
     return _build(benchmark, "test", benchmark.trainval_idx, benchmark.test_seen_idx,
                   benchmark.test_unseen_idx, preprocessing, {})

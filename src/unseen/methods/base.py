@@ -83,7 +83,9 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         if isinstance(current, float):
             return float(value)
         if isinstance(current, (tuple, list)):
-            return type(current)(type(current[0])(v) for v in value.split(",")) if current else value
+            if not current:
+                return value
+            return type(current)(type(current[0])(v) for v in value.split(","))
     except ValueError:
         raise UnseenInputError(f"option '--set {key}={value}': expected a "
                                f"{type(current).__name__}, found {value!r}") from None
@@ -137,7 +139,8 @@ def resolve_device(spec: str) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise UnseenInputError(f"option 'device': expected auto, cpu or cuda[:N], found {spec!r}") from None
+        raise UnseenInputError(f"option 'device': expected auto, cpu or cuda[:N], "
+                               f"found {spec!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UnseenInputError("option 'device': cuda requested but no CUDA device is available")
     return device

@@ -1,4 +1,4 @@
-"""ESZSL: An Embarrassingly Simple approach to Zero-Shot Learning (Romera-Paredes & Torr, ICML 2015).
+"""ESZSL: An Embarrassingly Simple approach to Zero-Shot Learning (Romera-Paredes & Torr 2015).
 
 Closed form: with X [D, n] training features, Y [n, z] in {-1, 1} (1 for the true class) and
 S [A, z] the seen-class semantics,

@@ -22,6 +22,7 @@ def method_names() -> list[str]:
 def get_method(name: str) -> type[GZSLMethod]:
     key = name.lower().replace("-", "").replace("_", "")
     if key not in _METHODS:
-        raise UnseenInputError(f"method '{name}': unknown; expected one of {', '.join(method_names())}")
+        raise UnseenInputError(f"method '{name}': unknown; expected one of "
+                               f"{', '.join(method_names())}")
     module_name, class_name = _METHODS[key].split(":")
     return getattr(import_module(module_name), class_name)

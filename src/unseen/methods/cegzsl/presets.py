@@ -57,8 +57,8 @@ PRESETS["fashion"] = dict(_EMBEDDED)
 
 # A quick look on a laptop CPU (`unseen train cegzsl --dataset animals --preset demo`): small
 # widths, few epochs, a faster learning rate and a shorter classifier; not a paper setting.
-PRESETS["demo"] = {"batch_size": 512, "syn_num": 200, "generator_hidden": 512,
-                   "critic_hidden": 512, "embed_dim": 256, "projection_dim": 64,
-                   "comparator_hidden": 256, "lr": 2e-4, "ins_weight": 0.001,
-                   "cls_weight": 0.001, "lr_decay_epoch": 100, "epochs": 6,
+PRESETS["demo"] = {"batch_size": 512, "syn_num": 200, "generator_hidden": 256,
+                   "critic_hidden": 256, "embed_dim": 128, "projection_dim": 32,
+                   "comparator_hidden": 128, "lr": 3e-4, "ins_weight": 0.001,
+                   "cls_weight": 0.001, "lr_decay_epoch": 100, "epochs": 5,
                    "classifier_epochs": 10, "zsl_classifier_epochs": 20}
