@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from pathlib import Path
 
@@ -180,9 +181,16 @@ def main() -> None:
                              "fits the reference timing of spec §7; the AWA2 preset uses 2400)")
     parser.add_argument("--no-zsl", action="store_true", help="skip the ZSL classifier")
     parser.add_argument("--no-reference-loop", action="store_true")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default); on a machine shared with other "
+                             "busy processes, 1 avoids OpenMP threads waiting for each other")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {load}")
     peak = matmul_flops_per_second()
     print(f"fp32 matmul 4096^2: {peak / 1e9:.1f} GFLOP/s")
     task = make_test_task(awa2_shaped_benchmark(args.mat))
@@ -207,6 +215,7 @@ def main() -> None:
     print(f"total {total:.2f} s/epoch; reference (spec §7) 110.3 s/epoch -> {110.3 / total:.1f}x")
     class_loss_comparison(512, 40, 2048, task.semantics.shape[1], 2048,
                           not args.no_reference_loop)
+    print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

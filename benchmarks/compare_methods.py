@@ -34,7 +34,7 @@ def main() -> None:
     print("| data set | method | protocol | U | S | H | T1 | AUSUC | s/seed |")
     print("|---|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets:
-        short = Path(dataset.split(":", 1)[-1]).parent.name + "-semi" if ":" in dataset else dataset
+        short = _short_name(dataset)
         for method_spec in args.methods:
             method, _, preset = method_spec.partition(":")
             for protocol in args.protocols:
@@ -54,6 +54,15 @@ def main() -> None:
                              "seconds_per_seed": seconds, **{m: agg[m] for m in agg}})
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "summary.json").write_text(json.dumps(rows, indent=2))
+
+
+def _short_name(dataset: str) -> str:
+    """`semi-real:.../CUB/sent_splits.mat` -> `CUB-sent-semi`; other names unchanged."""
+    if ":" not in dataset:
+        return dataset
+    path = Path(dataset.split(":", 1)[1])
+    side = "-sent" if path.name.startswith("sent") else ""
+    return f"{path.parent.name}{side}-semi"
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def main() -> None:
                     batch = next(batches)
                 except StopIteration:
                     break
-                batch = batch.to(device, method._preprocessor.normalise)
+                batch = batch.to(device, method._input_normaliser)
                 t1 = time.perf_counter()
                 with method._autocast():
                     loss, _ = objective(batch)

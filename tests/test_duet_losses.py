@@ -16,6 +16,7 @@ from unseen.methods.duet.losses import (
     image_contrast_loss,
     mask_reconstruction_loss,
     self_calibration_loss,
+    span_reconstruction_loss,
 )
 
 
@@ -73,6 +74,24 @@ def test_mask_loss_clean_covers_the_span_only():
     changed[1, 0, 2] -= 50.0  # a visible, unmasked token
     assert mask_reconstruction_loss(changed, labels, attention, span, weights,
                                     reference=False).item() == pytest.approx(clean.item())
+
+
+def test_span_only_mask_loss_equals_the_clean_loss_with_the_same_gradients():
+    logits, labels, attention, span, weights = _mask_case()
+    span = span.clone()
+    span[0, 5] = True  # a span position on [PAD]: the clean loss ignores it, so must this one
+    full = logits.clone().requires_grad_(True)
+    clean = mask_reconstruction_loss(full, labels, attention, span, weights, reference=False)
+    clean.backward()
+    kept = span & attention.bool()
+    sparse_in = logits[kept].clone().requires_grad_(True)
+    sparse = span_reconstruction_loss(sparse_in, labels[kept], kept.nonzero()[:, 0], weights)
+    sparse.backward()
+    assert sparse.item() == pytest.approx(clean.item(), rel=1e-6)
+    torch.testing.assert_close(sparse_in.grad, full.grad[kept])
+    assert full.grad[~kept].abs().max() == 0  # nothing outside the span is needed
+    empty = span_reconstruction_loss(logits[:0, 0], labels[:0, 0], labels[:0, 0], weights)
+    assert empty.item() == 0.0  # no sample has a span: no loss, no NaN
 
 
 def test_mask_loss_reference_averages_over_padding_too():

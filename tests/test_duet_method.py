@@ -120,3 +120,20 @@ def test_missing_image_root_is_an_input_error(setup, tmp_path):
                           epochs=1), seed=0)
     with pytest.raises(UnseenInputError, match="missing"):
         method.fit(task, RecordingMonitor())
+
+
+def test_frozen_vision_trains_around_cached_trunk_outputs(setup):
+    task = setup["task"]
+    monitor = RecordingMonitor()
+    method = DUET(_config(setup, epochs=2, freeze_vision=True), seed=0)
+    method.fit(task, monitor)
+    first, last = monitor.states[0]["model"], monitor.states[-1]["model"]
+    vision = [name for name in last if name.startswith("vision.")]
+    assert vision and all(torch.equal(first[name], last[name]) for name in vision)
+    assert not torch.equal(first["fc_image.weight"], last["fc_image.weight"])
+    table = method._trunk_table
+    assert len(table) == task.benchmark.labels.size  # one trunk output per image, computed once
+    # scoring pixels (the predict path) runs the frozen trunk itself: same probabilities
+    scores = method.scores(task, method._pixel_cache.pixels(task.eval_idx))
+    torch.testing.assert_close(scores, monitor.reports[-1].gzsl_candidates["epoch"],
+                               atol=1e-5, rtol=1e-5)

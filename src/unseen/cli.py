@@ -15,6 +15,9 @@ from unseen.errors import TrainingDivergedError, UnseenInputError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unseen", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: $UNSEEN_THREADS, else torch's "
+                             "choice); 1 is fastest on a CPU shared with other work")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a method on a data set (several seeds)")
@@ -26,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--protocol", default="clean", choices=["clean", "paper"])
     train.add_argument("--preset", help="named settings (default: the preset named after the data "
                                         "set, if any)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    train.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[],
+                       metavar="KEY=VALUE",
                        help="override a hyperparameter or run option (repeatable)")
     train.add_argument("--seed", dest="seeds", type=int, nargs="+", default=None,
                        help="one or more seeds (default: 0)")
@@ -144,7 +148,7 @@ def command_methods(_: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     from unseen.demo import run_demo
 
-    run_demo(args.out, args.seeds)
+    run_demo(args.out, args.seeds, single_thread_training=args.threads is None)
     return 0
 
 
@@ -166,8 +170,19 @@ COMMANDS = {"train": command_train, "eval": command_eval, "data": command_data,
             "methods": command_methods, "demo": command_demo, "predict": command_predict}
 
 
+def _set_threads(threads: int | None) -> None:
+    import os
+
+    threads = threads or int(os.environ.get("UNSEEN_THREADS", "0") or 0)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _set_threads(args.threads)
     try:
         return COMMANDS[args.command](args)
     except UnseenInputError as error:

@@ -17,6 +17,15 @@ Clean mode vs `replicate_reference_bugs` (spec §6.1):
 - X-layer padding mask, MLM loss over padding, fresh MLM head: see model.py and losses.py;
 - the reference's micro accuracies at the config gamma go in the report's `losses` as
   `micro_U`, `micro_S`, `micro_H` (AWA2 and SUN ran with `--all`).
+
+`freeze_vision` (off by default; on in the CPU `shapes` preset) is an ablation, not the paper:
+the vision trunk is frozen and run once per image (`_trunk_table`, float32 in memory), and
+batches carry those outputs instead of pixels, so a step costs the language model, the X-layer
+and the heads only. `scores` on pixels runs the same frozen trunk, so `unseen predict` agrees.
+
+Prediction: `preprocess_images` + `scores` work on a fresh `DUET(config, seed)` after
+`load_state_dict(final_checkpoint["method_state"])`: the model is built from the config and the
+state is applied when the task is first seen.
 """
 
 from __future__ import annotations
