@@ -122,11 +122,17 @@ def make_validation_task(benchmark: Benchmark, preprocessing: Preprocessing = Pr
     ends = np.searchsorted(grouped_labels, pseudo_seen, side="right")
     for start, end in zip(starts, ends, strict=True):  # one slice per class: C_s iterations
         count = end - start
-        n_held = min(int(round(split.seen_image_fraction * count)), count - 1)
+        # At least one held-out image per class that has two (SUN-like data has few per class).
+        n_held = min(max(int(round(split.seen_image_fraction * count)), 1), count - 1)
         held_out.append(grouped[start:start + n_held])
         for_training.append(grouped[start + n_held:end])
     train_idx = np.sort(np.concatenate(for_training))
     eval_seen = np.sort(np.concatenate(held_out)) if held_out else np.empty(0, np.int64)
+    if eval_seen.size == 0:
+        raise UnseenInputError(
+            f"benchmark '{benchmark.name}': a validation split needs seen classes with at least "
+            "2 trainval images (one to train, one to validate), found at most 1 per class; use "
+            "--protocol paper or a data set with more images per class")
     notes = {"pseudo_unseen_classes": pseudo_unseen.tolist(), "split": split.__dict__}
     return _build(benchmark, "validation", train_idx, eval_seen, np.sort(unseen_rows),
                   preprocessing, notes, seen=pseudo_seen, unseen=pseudo_unseen)
