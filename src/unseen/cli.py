@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDivergedError as error:
         print(f"unseen: training diverged: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("unseen: interrupted; continue with `unseen train --resume RUN_DIR`",
               file=sys.stderr)

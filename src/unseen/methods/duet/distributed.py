@@ -1,13 +1,13 @@
 """torchrun support for DUET: process group from the environment, DDP, sharded evaluation.
 
-Single GPU / CPU:   unseen train --method duet --data CUB ...
-Multi-GPU (1 node): torchrun --standalone --nproc_per_node=8 -m unseen train --method duet ...
+Single GPU / CPU:   unseen train duet --dataset CUB ...
+Multi-GPU (1 node): torchrun --standalone --nproc_per_node=8 -m unseen train duet --dataset CUB ...
 
 Every rank runs `fit`; training batches are split across ranks by a `DistributedSampler`
 (`set_epoch` each epoch); evaluation rows are split into contiguous shards and the score rows
 gathered back in order, so every rank hands the runner the same full score matrix. The runner's
-monitor is called on every rank: it must write results and checkpoints only where
-`method.is_main_process()` is true (rank 0). DUET itself writes only the pixel cache, on rank 0.
+monitor is called on every rank and writes results and checkpoints only on rank 0
+(`unseen.parallel.is_main_process`). DUET itself writes only the pixel cache, on rank 0.
 """
 
 from __future__ import annotations
