@@ -89,5 +89,12 @@ def write_plots(run_dir, results: dict[str, Any], rows: list[dict[str, Any]]) ->
             title=f"{results['method']} on {results['dataset']} ({results['protocol']}), "
                   f"seed {first['seed']}: AUSUC {first['AUSUC'] * 100:.1f}",
             marker=(first["U"], first["S"]))
-    if rows:
-        plot_training_curves(rows, run_dir.root / "training_curves.png")
+    if rows and first is not None:
+        # One line per phase of the first seed: the candidate column changes every epoch (the
+        # best classifier epoch), so it labels points, not series.
+        curves = [{**{k: v for k, v in row.items() if k not in ("seed", "phase", "candidate")},
+                   "candidate": row.get("phase", "")}
+                  for row in rows if row.get("seed") == first["seed"]]
+        plot_training_curves(curves, run_dir.root / "training_curves.png",
+                             title=f"{results['method']} on {results['dataset']}, "
+                                   f"seed {first['seed']}")
