@@ -116,7 +116,9 @@ def command_data(args: argparse.Namespace) -> int:
         from unseen.data.download import download_xlsa17
 
         kwargs = {k: v for k, v in (("url", args.url), ("sha256", args.sha256)) if v}
-        path = download_xlsa17(args.cache_dir or _cache_dir(), **kwargs)
+        from unseen.cache import cache_root
+
+        path = download_xlsa17(args.cache_dir or cache_root(), **kwargs)
         print(f"xlsa17 ready at {path}")
         return 0
     from unseen.data.datasets import resolve_dataset_dir
@@ -158,12 +160,6 @@ def command_predict(args: argparse.Namespace) -> int:
     predictions = predict(args.run_dir, args.images, top_k=args.top_k, seed=args.seed)
     print(format_predictions(predictions))
     return 0
-
-
-def _cache_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("UNSEEN_CACHE", Path.home() / ".cache" / "unseen"))
 
 
 COMMANDS = {"train": command_train, "eval": command_eval, "data": command_data,

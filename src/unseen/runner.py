@@ -146,7 +146,8 @@ class Runner:
     def run(self) -> dict[str, Any]:
         init_from_env()
         self.run_dir.create()
-        self.run_dir.write_json(self.run_dir.config_path, self.resolved_config())
+        config = self.resolved_config()  # runs `git rev-parse` once
+        self.run_dir.write_json(self.run_dir.config_path, config)
         state = self.run_dir.read_state()
         per_seed = [state["seeds"][str(s)]["result"] for s in self.spec.seeds
                     if state["seeds"].get(str(s), {}).get("done")]
@@ -154,7 +155,7 @@ class Runner:
             if state["seeds"].get(str(seed), {}).get("done"):
                 continue
             per_seed.append(self._run_seed(seed_index, seed, state))
-        results = aggregate_results(self.resolved_config(), per_seed)
+        results = aggregate_results(config, per_seed)
         self.run_dir.write_json(self.run_dir.results_path, results)
         if is_main_process():
             write_plots(self.run_dir, results, self.rows)

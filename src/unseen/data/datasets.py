@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from unseen.cache import cache_root
 from unseen.data.benchmark import Benchmark
 from unseen.data.xlsa17 import FEATURES_FILE, SIDE_INFORMATION, load_xlsa17, splits_file
 from unseen.errors import UnseenInputError
@@ -58,7 +59,7 @@ def default_data_root() -> Path:
     (`$UNSEEN_CACHE/xlsa17/data`, the cache defaulting to `~/.cache/unseen`)."""
     if os.environ.get(DATA_ROOT_ENV):
         return Path(os.environ[DATA_ROOT_ENV]).expanduser()
-    cache = Path(os.environ.get("UNSEEN_CACHE", Path.home() / ".cache" / "unseen")).expanduser()
+    cache = cache_root()
     return cache / "xlsa17" / "data"
 
 

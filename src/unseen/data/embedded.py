@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.cache import cache_root
 from unseen.data.benchmark import Benchmark
 from unseen.data.embedded_sources import (
     ANIMAL_CLASSES,
@@ -87,7 +88,7 @@ _OPTIONS = ("resolution", "descriptions", "awa2_att_splits", "progress", "device
 
 def default_cache_dir() -> Path:
     """`$UNSEEN_CACHE`, else `~/.cache/unseen`."""
-    return Path(os.environ.get("UNSEEN_CACHE") or Path.home() / ".cache" / "unseen")
+    return cache_root()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import pickle
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.cache import installed_package_dir
 from unseen.errors import UnseenInputError, input_error
 
 # The package README lists the classes alphabetically ("Bear, Bird, Cat, Cow, Dog, Elephant,
@@ -83,12 +83,9 @@ def _file_sha256(path: Path) -> str:
 
 
 def animal_mnist_dir() -> Path:
-    spec = importlib.util.find_spec("animal_mnist")
-    if spec is None or not spec.submodule_search_locations:
-        raise UnseenInputError("package 'animal-mnist': expected it installed (it carries the "
-                               "images of the default benchmark; `make install` adds it), "
-                               "found it missing")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "Animal_MNIST"
+    package = installed_package_dir("animal_mnist", "animal-mnist",
+                                    "the images of the default benchmark")
+    return package / "data" / "Animal_MNIST"
 
 
 def load_animal_mnist() -> RawImages:

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from unseen.cache import cache_root
 from unseen.data.benchmark import Benchmark
 from unseen.data.images import image_descriptor, seen_holdout_split, thumbnail
 from unseen.errors import UnseenInputError, input_error
@@ -65,7 +66,7 @@ _CLASS_DRAWS = 500
 
 def default_cache_dir() -> Path:
     """`$UNSEEN_CACHE/rendered`, else `~/.cache/unseen/rendered`."""
-    return Path(os.environ.get("UNSEEN_CACHE", Path.home() / ".cache" / "unseen")) / "rendered"
+    return cache_root() / "rendered"
 
 
 # ----------------------------------------------------------------------------- classes

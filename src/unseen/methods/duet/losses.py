@@ -114,15 +114,18 @@ def image_contrast_loss(visual: Tensor, labels: Tensor, temperature: float = 0.0
 
 @dataclass(frozen=True)
 class LossWeights:
-    classification: float = 1.0
-    regression: float = 0.01
-    self_calibration: float = 0.001
-    mask: float = 1.0
-    contrast: float = 0.01
-    image_contrast: float = 0.05
-    image_contrast_temperature: float = 0.05
-    classification_on_probabilities: bool = True
-    reference_mask_loss: bool = False
+    """The loss weights of one run; built by `DUETConfig.loss_weights()`, which holds the
+    per-dataset defaults."""
+
+    classification: float
+    regression: float
+    self_calibration: float
+    mask: float
+    contrast: float
+    image_contrast: float
+    image_contrast_temperature: float
+    classification_on_probabilities: bool
+    reference_mask_loss: bool
 
 
 class DuetObjective(nn.Module):

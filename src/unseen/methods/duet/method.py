@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
+from unseen.cache import cache_root
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods.base import (
     EpochReport,
@@ -319,8 +319,7 @@ class DUET(GZSLMethod):
             raise UnseenInputError(f"DUET on '{task.benchmark.name}': expected an image root "
                                    "(`--set image_root=/path/to/images`), found none")
         paths = resolve_image_paths(task.benchmark, Path(root), self.config.image_path_rule)
-        cache_dir = Path(self.config.pixel_cache_dir or Path(os.environ.get(
-            "UNSEEN_CACHE", Path.home() / ".cache" / "unseen")) / "duet_pixels")
+        cache_dir = Path(self.config.pixel_cache_dir or cache_root() / "duet_pixels")
         if self.distributed.is_main_process:
             PixelCache.build(paths, self._preprocessor, cache_dir, progress=True)
         self.distributed.barrier()
