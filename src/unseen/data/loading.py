@@ -7,7 +7,8 @@ import os
 from unseen.data.benchmark import Benchmark
 from unseen.data.datasets import EMBEDDED_LOADERS, load_benchmark
 
-# `semi-real:PATH/att_splits.mat`: real semantics and split structure, generated features.
+# `semi-real:PATH/att_splits.mat[?scale=S]`: real semantics and split structure, generated
+# features, S times the real number of images (default: semi_real.DEFAULT_IMAGES_SCALE).
 SEMI_REAL_PREFIX = "semi-real:"
 
 
@@ -33,9 +34,10 @@ def load_dataset(name: str, data_root: str | os.PathLike | None = None,
     """Load `name`; `partition` picks the seen/unseen partition of an embedded data set and is
     ignored for the fixed xlsa17 proposed splits."""
     if name.startswith(SEMI_REAL_PREFIX):
-        from unseen.data.semi_real import semi_real_benchmark
+        from unseen.data.semi_real import parse_semi_real_name, semi_real_benchmark
 
-        return semi_real_benchmark(name[len(SEMI_REAL_PREFIX):], seed=0)
+        path, scale = parse_semi_real_name(name[len(SEMI_REAL_PREFIX):])
+        return semi_real_benchmark(path, images_scale=scale, seed=0)
     if is_embedded(name):
         return load_benchmark(name, data_root, partition=partition)
     return load_benchmark(name, data_root)

@@ -62,6 +62,9 @@ class CEGZSLConfig(MethodConfig):
     projection_dim: int = 512  # --outzSize (z)
     comparator_hidden: int = 2048  # --nhF
     critic_iterations: int = 5  # critic_iter
+    # Generator steps per epoch; 0 = ceil(N_trainval / batch_size) as the reference. A fixed
+    # number makes one preset train the same number of steps on data sets of any size.
+    iterations_per_epoch: int = 0
     lr: float = 1e-4  # --lr, both GAN optimisers
     beta1: float = 0.5  # --beta1
     lr_decay_epoch: int = 100  # --lr_decay_epoch: lr *= lr_decay_rate every this many epochs
@@ -186,7 +189,7 @@ class CEGZSL(GZSLMethod):
             if getattr(c, key) < 1:
                 raise UnseenInputError(f"option '{key}': expected a positive integer, "
                                        f"found {getattr(c, key)}")
-        for key in ("noise_dim", "classifier_batch_size", "epochs"):
+        for key in ("noise_dim", "classifier_batch_size", "epochs", "iterations_per_epoch"):
             if getattr(c, key) < 0:
                 raise UnseenInputError(f"option '{key}': expected >= 0, found {getattr(c, key)}")
         for key in ("lr", "classifier_lr", "ins_temperature", "cls_temperature"):
@@ -217,7 +220,7 @@ class CEGZSL(GZSLMethod):
         c = self.config
         num_train = int(data.features.shape[0])
         batch = min(c.batch_size, num_train)
-        iterations = math.ceil(num_train / batch)
+        iterations = c.iterations_per_epoch or math.ceil(num_train / batch)
         chunk_rows = comparator_chunk_rows(int(data.seen_semantics.shape[0]), c.comparator_hidden,
                                            c.class_loss_memory_mb << 20, self.device)
         for epoch in range(self.start_epoch, c.epochs):
