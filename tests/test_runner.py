@@ -12,6 +12,7 @@ import torch
 
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import GZSLTask
+from unseen.errors import UnseenInputError
 from unseen.methods.base import (
     EpochReport,
     GZSLMethod,
@@ -155,3 +156,13 @@ def test_presets_and_overrides_resolve_in_order(tiny_method):
 def test_fixed_gamma_is_applied_under_both_protocols(tmp_path, tiny_method):
     results = run(tmp_path, protocol="clean", seeds=(0,), overrides={"gamma": "0.0"})
     assert results["per_seed"][0]["gamma"] == 0.0
+
+
+def test_selection_window_is_capped_at_the_epochs_and_validated(tmp_path, tiny_method):
+    # TinyConfig trains 4 epochs: a window of 10 becomes 4, whose only full window ends at
+    # the last epoch, so the clean protocol retrains for all 4 epochs.
+    results = run(tmp_path, protocol="clean", seeds=(0,), overrides={"selection_window": "10"})
+    assert results["per_seed"][0]["selected"]["epoch"] == 3
+    with pytest.raises(UnseenInputError, match="selection_window"):
+        resolve_config(RunSpec(method="tiny", dataset="synthetic",
+                               overrides={"selection_window": "0"}))

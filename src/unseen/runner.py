@@ -44,7 +44,7 @@ from unseen.selection import Selection, SelectionMonitor
 
 PROTOCOLS = ("clean", "paper")
 RUN_OPTION_KEYS = ("feature_preprocessing", "semantic_preprocessing", "val_unseen_fraction",
-                   "val_seen_fraction", "val_split_seed", "gamma")
+                   "val_seen_fraction", "val_split_seed", "gamma", "selection_window")
 
 
 @dataclass
@@ -78,6 +78,9 @@ class RunOptions:
     val_seen_fraction: float = 0.2
     val_split_seed: int = 0
     gamma: float | None = None  # fixed calibrated-stacking gamma; None: protocol decides
+    # Choose the epoch by the mean H of this many consecutive epochs (1: the best single epoch,
+    # as the references do); capped at the number of epochs.
+    selection_window: int = 1
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -112,6 +115,9 @@ def resolve_config(spec: RunSpec) -> tuple[type[GZSLMethod], MethodConfig, RunOp
             raise UnseenInputError(f"option '--set {key}={value}': expected a number") from None
         setattr(options, key, converted)
     _ = options.preprocessing  # validates the preprocessing names early
+    if options.selection_window < 1:
+        raise UnseenInputError(f"option '--set selection_window={options.selection_window}': "
+                               "expected a positive integer")
     return method_class, config, options
 
 
@@ -237,9 +243,10 @@ class Runner:
             self.run_dir.write_metrics(self.rows)
             self.scalars.log(f"seed{seed}/{phase}", row, row["epoch"])
 
+        window = min(self.options.selection_window, int(getattr(config, "epochs", 1)) or 1)
         monitor = SelectionMonitor(task, gamma, checkpoint_path, self.run_dir.save_checkpoint,
                                    log_row, selection, only_candidate, only_zsl_candidate,
-                                   scores=scores)
+                                   scores=scores, window=window)
         if method.start_epoch < config.epochs:  # else: finished before a kill; scores restored
             method.fit(task, monitor)
         self._last_method = method

@@ -35,6 +35,12 @@ class Selection:
     zsl_epoch: int = -1
     zsl_candidate: str = ""
     T1: float = -1.0
+    score: float = -1.0  # what the epoch is chosen by: H, or its mean over the window
+    history_H: list[float] = field(default_factory=list)  # best H of every epoch so far
+
+    def __post_init__(self) -> None:
+        if self.score < 0 <= self.H:  # a selection saved before `score` existed
+            self.score = self.H
 
 
 class SelectionMonitor:
@@ -43,15 +49,20 @@ class SelectionMonitor:
     `gamma=None` chooses the calibrated-stacking gamma per candidate on these rows (clean
     protocol, validation rows); a float applies that gamma (paper protocol, or a fixed gamma).
     `only_candidate`, when set, restricts evaluation to that candidate (the clean protocol's
-    final test phase, where the choice was already made on validation).
+    final test phase, where the choice was already made on validation). `window` > 1 chooses
+    the epoch by the mean H of the last `window` epochs (only full windows count), so a single
+    lucky epoch on a small validation task is not picked; the candidate and gamma are then
+    those of the window's last epoch.
     """
 
     def __init__(self, task: GZSLTask, gamma: float | None, checkpoint_path: Path | None,
                  save_checkpoint, log_row, selection: Selection | None = None,
                  only_candidate: str | None = None, only_zsl_candidate: str | None = None,
                  extra_checkpoint: dict[str, Any] | None = None,
-                 scores: dict[str, torch.Tensor | None] | None = None) -> None:
+                 scores: dict[str, torch.Tensor | None] | None = None,
+                 window: int = 1) -> None:
         self.task = task
+        self.window = window
         self.gamma = gamma
         self.checkpoint_path = checkpoint_path
         self.save_checkpoint = save_checkpoint
@@ -83,9 +94,13 @@ class SelectionMonitor:
         self.scores["last"] = report.gzsl_candidates[best_name].float().cpu()
         self.scores["last_zsl"] = (report.zsl_candidates[zsl_name].float().cpu()
                                    if report.zsl_candidates else None)
-        if best.H > self.selection.H:
+        self.selection.history_H.append(best.H)
+        recent = self.selection.history_H[-self.window:]
+        score = sum(recent) / len(recent) if len(recent) == self.window else -1.0
+        if score > self.selection.score:
             self.selection.epoch, self.selection.candidate = report.epoch, best_name
             self.selection.H, self.selection.result = best.H, best.to_dict(include_curve=False)
+            self.selection.score = score
             self.scores["best"] = self.scores["last"]
         if t1 > self.selection.T1:
             self.selection.zsl_epoch, self.selection.zsl_candidate = report.epoch, zsl_name
