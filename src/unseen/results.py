@@ -92,9 +92,7 @@ def write_plots(run_dir, results: dict[str, Any], rows: list[dict[str, Any]]) ->
     if rows and first is not None:
         # One line per phase of the first seed: the candidate column changes every epoch (the
         # best classifier epoch), so it labels points, not series.
-        curves = [{**{k: v for k, v in row.items() if k not in ("seed", "phase", "candidate")},
-                   "candidate": row.get("phase", "")}
-                  for row in rows if row.get("seed") == first["seed"]]
-        plot_training_curves(curves, run_dir.root / "training_curves.png",
+        first_seed = [row for row in rows if row.get("seed") == first["seed"]]
+        plot_training_curves(first_seed, run_dir.root / "training_curves.png",
                              title=f"{results['method']} on {results['dataset']}, "
-                                   f"seed {first['seed']}")
+                                   f"seed {first['seed']}", series="phase")

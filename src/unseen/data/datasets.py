@@ -59,8 +59,7 @@ def default_data_root() -> Path:
     (`$UNSEEN_CACHE/xlsa17/data`, the cache defaulting to `~/.cache/unseen`)."""
     if os.environ.get(DATA_ROOT_ENV):
         return Path(os.environ[DATA_ROOT_ENV]).expanduser()
-    cache = cache_root()
-    return cache / "xlsa17" / "data"
+    return cache_root() / "xlsa17" / "data"
 
 
 def _holds_dataset(directory: Path) -> bool:

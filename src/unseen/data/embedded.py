@@ -86,11 +86,6 @@ _OPTIONS = ("resolution", "descriptions", "awa2_att_splits", "progress", "device
             "side_information")
 
 
-def default_cache_dir() -> Path:
-    """`$UNSEEN_CACHE`, else `~/.cache/unseen`."""
-    return cache_root()
-
-
 @dataclass(frozen=True)
 class BuildParams:
     """Everything that determines a built cache (its folder name is derived from it)."""
@@ -353,7 +348,7 @@ def build_embedded(name: str = "animals", cache_dir: str | os.PathLike | None = 
     params = _resolve_params(name, images_per_class, options)
     if not 0 <= partition < NUM_PARTITIONS:
         raise input_error("option 'partition'", None, f"0..{NUM_PARTITIONS - 1}", str(partition))
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
     parent = cache_dir / "embedded"
     root = parent / params.key
     progress = options.get("progress", True)

@@ -64,11 +64,6 @@ _SUPERSAMPLE = 4
 _CLASS_DRAWS = 500
 
 
-def default_cache_dir() -> Path:
-    """`$UNSEEN_CACHE/rendered`, else `~/.cache/unseen/rendered`."""
-    return cache_root() / "rendered"
-
-
 # ----------------------------------------------------------------------------- classes
 
 def choose_classes(num_classes: int = NUM_CLASSES, seed: int = 0) -> np.ndarray:
@@ -201,7 +196,7 @@ def build_rendered_benchmark(cache_dir: Path | str | None = None,
               "image_size": int(image_size), "num_classes": int(num_classes),
               "num_unseen": int(num_unseen), "num_partitions": int(num_partitions),
               "seed": int(seed)}
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "rendered"
     root = cache_dir / (f"{NAME}-v{FORMAT_VERSION}-{image_size}px-{num_classes}c-"
                         f"{images_per_class}i-{num_partitions}p{num_unseen}u-seed{seed}")
     if (root / MANIFEST_FILE).is_file():

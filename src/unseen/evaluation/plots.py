@@ -20,7 +20,7 @@ from unseen.io import atomic_write
 
 DPI = 100
 METRIC_KEYS = ("H", "U", "S", "T1")
-NON_LOSS_KEYS = {"epoch", "candidate", "gamma", "AUSUC", "split", *METRIC_KEYS}
+NON_LOSS_KEYS = {"seed", "phase", "epoch", "candidate", "gamma", "AUSUC", "split", *METRIC_KEYS}
 
 
 def plot_seen_unseen_curve(curve: SeenUnseenCurve, path: str | os.PathLike, title: str,
@@ -49,8 +49,10 @@ def plot_seen_unseen_curve(curve: SeenUnseenCurve, path: str | os.PathLike, titl
 
 
 def plot_training_curves(rows: Sequence[dict[str, Any]], path: str | os.PathLike,
-                         title: str = "training", size: tuple[float, float] = (10.0, 4.0)) -> Path:
-    """Plot metric columns (H, U, S, T1) per candidate, and losses, against epoch.
+                         title: str = "training", size: tuple[float, float] = (10.0, 4.0),
+                         series: str = "candidate") -> Path:
+    """Plot metric columns (H, U, S, T1) per value of the `series` column, and losses, against
+    epoch.
 
     `rows` are the runner's per-epoch CSV rows: keys epoch, candidate, U, S, H, T1, gamma and
     loss names; values may be numbers or strings (as read back from CSV), empty means missing.
@@ -64,14 +66,14 @@ def plot_training_curves(rows: Sequence[dict[str, Any]], path: str | os.PathLike
                         and _number(row[key]) is not None})
     figure = _figure(size)
     panels = figure.subplots(1, 2 if loss_keys else 1, squeeze=False)[0]
-    candidates = list(dict.fromkeys(str(row.get("candidate", "")) for row in rows))
+    groups = list(dict.fromkeys(str(row.get(series, "")) for row in rows))
     styles = {"H": "-", "U": "--", "S": ":", "T1": "-."}
-    colors = [f"C{i % 10}" for i in range(len(candidates))]
-    for candidate, color in zip(candidates, colors, strict=True):
-        mine = [row for row in rows if str(row.get("candidate", "")) == candidate]
+    colors = [f"C{i % 10}" for i in range(len(groups))]
+    for group, color in zip(groups, colors, strict=True):
+        mine = [row for row in rows if str(row.get(series, "")) == group]
         for key in metric_keys:
             epochs, values = _series(mine, key)
-            name = f"{key} {candidate}".strip() if len(candidates) > 1 else key
+            name = f"{key} {group}".strip() if len(groups) > 1 else key
             panels[0].plot(epochs, values, linestyle=styles[key], color=color, label=name)
     panels[0].set_xlabel("epoch")
     panels[0].set_ylabel("accuracy")
