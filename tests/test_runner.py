@@ -166,3 +166,22 @@ def test_selection_window_is_capped_at_the_epochs_and_validated(tmp_path, tiny_m
     with pytest.raises(UnseenInputError, match="selection_window"):
         resolve_config(RunSpec(method="tiny", dataset="synthetic",
                                overrides={"selection_window": "0"}))
+
+
+def test_validation_folds_train_one_phase_each_and_choose_on_their_mean(tmp_path, tiny_method):
+    results = run(tmp_path, protocol="clean", seeds=(0,), overrides={"val_folds": "3"})
+    root = tmp_path / "run"
+    rows = list(csv.DictReader((root / "metrics.csv").open()))
+    assert {r["phase"] for r in rows} == {"validation", "validation2", "validation3", "test"}
+    selected = results["per_seed"][0]["selected"]
+    assert len(selected["folds"]) == 3
+    # The chosen epoch has the best H averaged over the three folds.
+    mean_h = [sum(max(float(r["H"]) for r in rows if r["phase"] == phase
+                      and int(r["epoch"]) == epoch)
+                  for phase in ("validation", "validation2", "validation3")) / 3
+              for epoch in range(4)]
+    assert selected["epoch"] == mean_h.index(max(mean_h))
+    state = json.loads((root / "state.json").read_text())["seeds"]["0"]
+    assert {"validation", "validation2", "validation3"} <= set(state)
+    with pytest.raises(UnseenInputError, match="val_folds"):
+        resolve_config(RunSpec(method="tiny", dataset="synthetic", overrides={"val_folds": "0"}))

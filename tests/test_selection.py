@@ -10,7 +10,7 @@ import torch
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import make_test_task
 from unseen.methods.base import EpochReport
-from unseen.selection import Selection, SelectionMonitor
+from unseen.selection import Selection, SelectionMonitor, combine_folds
 
 VALIDATION_H = [0.9, 0.1, 0.5, 0.6, 0.7, 0.65]  # a lucky first epoch, then a steady climb
 
@@ -35,7 +35,7 @@ def _select(window: int, selection: Selection | None = None, h_values=VALIDATION
     scores = torch.zeros(task.eval_idx.size, len(task.classes))
     start = len(monitor.selection.history_H)
     for epoch, h in enumerate(h_values[start:], start=start):
-        monitor._best_gzsl = lambda report, h=h: ("only", FakeResult(H=h))
+        monitor._score_candidates = lambda report, h=h: {"only": FakeResult(H=h)}
         monitor.epoch_end(None, EpochReport(epoch, {"only": scores}))
     return monitor.selection
 
@@ -63,3 +63,49 @@ def test_window_history_survives_a_checkpoint_round_trip():
 def test_selection_saved_before_score_existed_keeps_its_best():
     old = Selection(epoch=2, candidate="c", H=0.7)
     assert old.score == 0.7 and old.history_H == []
+
+
+def _fold(h_by_epoch: list[dict[str, float]], gamma: float, t1_by_epoch=None) -> Selection:
+    """A finished validation fold with the given per-epoch candidate H (and one gamma)."""
+    history = [{name: [h, gamma] for name, h in table.items()} for table in h_by_epoch]
+    best = [max(table.values()) for table in h_by_epoch]
+    epoch = best.index(max(best))
+    return Selection(epoch=epoch, candidate=max(h_by_epoch[epoch], key=h_by_epoch[epoch].get),
+                     H=best[epoch], score=best[epoch], history_H=best,
+                     candidate_history=history, zsl_history=t1_by_epoch or [{}] * len(best),
+                     T1=0.5)
+
+
+def test_folds_are_combined_by_the_mean_h_of_each_epoch_and_candidate():
+    # Fold A alone picks epoch 0, fold B alone epoch 2; on average epoch 1 is best, and at
+    # epoch 1 candidate "b" (mean 0.65) beats "a" (mean 0.6) although "a" wins in fold A.
+    fold_a = _fold([{"a": 0.9, "b": 0.1}, {"a": 0.8, "b": 0.7}, {"a": 0.2, "b": 0.2}], 1.0,
+                   [{"z1": 0.4, "z2": 0.6}, {"z1": 0.5, "z2": 0.2}, {"z1": 0.1, "z2": 0.1}])
+    fold_b = _fold([{"a": 0.1, "b": 0.1}, {"a": 0.4, "b": 0.6}, {"a": 0.7, "b": 0.3}], 3.0,
+                   [{"z1": 0.9, "z2": 0.1}, {"z1": 0.3, "z2": 0.3}, {"z1": 0.2, "z2": 0.2}])
+    combined = combine_folds([fold_a, fold_b])
+    assert (fold_a.epoch, fold_b.epoch) == (0, 2)
+    assert (combined.epoch, combined.candidate) == (1, "b")
+    assert combined.H == pytest.approx(0.65)
+    assert combined.result["gamma"] == pytest.approx(2.0)
+    assert [f["epoch"] for f in combined.result["folds"]] == [0, 2]
+    # ZSL: z1 at epoch 0 has the best mean T1, 0.65.
+    assert (combined.zsl_epoch, combined.zsl_candidate) == (0, "z1")
+    assert combined.T1 == pytest.approx(0.65)
+
+
+def test_combined_folds_apply_the_selection_window():
+    fold = _fold([{"a": h} for h in VALIDATION_H], 0.0)
+    assert combine_folds([fold, fold], window=1).epoch == 0
+    assert combine_folds([fold, fold], window=3).epoch == 5
+
+
+def test_monitor_records_every_candidate_for_fold_combination():
+    task = make_test_task(synthetic_benchmark(images_per_class=10))
+    monitor = SelectionMonitor(task, None, None, None, lambda row: None)
+    scores = torch.randn(task.eval_idx.size, len(task.classes))
+    monitor.epoch_end(None, EpochReport(0, {"x": scores, "y": -scores}))
+    table = monitor.selection.candidate_history[0]
+    assert set(table) == {"x", "y"}
+    assert table[monitor.selection.candidate][0] == monitor.selection.H
+    assert monitor.selection.zsl_history == [{}]

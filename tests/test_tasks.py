@@ -31,6 +31,22 @@ def test_validation_task_uses_trainval_only_and_is_class_disjoint():
     assert task.unseen_classes.size == round(0.25 * benchmark.seen_classes.size)
 
 
+def test_validation_folds_use_disjoint_pseudo_unseen_classes_while_they_last():
+    # 7 seen classes, 2 pseudo-unseen per fold (as on the embedded `animals` benchmark).
+    benchmark = synthetic_benchmark(num_classes=10, num_unseen=3, images_per_class=20)
+    assert make_validation_task(benchmark).unseen_classes.tolist() == make_validation_task(
+        benchmark, split=ValidationSplit(fold=0)).unseen_classes.tolist()
+    folds = [make_validation_task(benchmark, split=ValidationSplit(fold=k)).unseen_classes
+             for k in range(4)]
+    assert all(fold.size == 2 for fold in folds)
+    assert np.unique(np.concatenate(folds[:3])).size == 6  # the first three are disjoint
+    assert set(folds[3]).isdisjoint(folds[2])  # the fourth starts over, avoiding the third
+    assert all(np.isin(fold, benchmark.seen_classes).all() for fold in folds)
+    for k, fold in enumerate(folds):
+        task = make_validation_task(benchmark, split=ValidationSplit(fold=k))
+        assert not np.isin(benchmark.labels[task.train_idx], fold).any()
+
+
 def test_two_images_per_class_still_gives_a_validation_seen_split():
     benchmark = synthetic_benchmark(num_classes=12, num_unseen=3, images_per_class=2,
                                     test_seen_fraction=0.0)

@@ -37,6 +37,10 @@ class Selection:
     T1: float = -1.0
     score: float = -1.0  # what the epoch is chosen by: H, or its mean over the window
     history_H: list[float] = field(default_factory=list)  # best H of every epoch so far
+    # Per epoch, every candidate's [H, gamma] and every ZSL candidate's T1: what combining
+    # several validation folds needs (`combine_folds`).
+    candidate_history: list[dict[str, list[float]]] = field(default_factory=list)
+    zsl_history: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.score < 0 <= self.H:  # a selection saved before `score` existed
@@ -89,12 +93,19 @@ class SelectionMonitor:
 
     def epoch_end(self, method: GZSLMethod, report: EpochReport) -> None:
         self._check_finite(report)
-        best_name, best = self._best_gzsl(report)
-        zsl_name, t1 = self._best_zsl(report, best)
+        results = self._score_candidates(report)
+        best_name = max(results, key=lambda name: results[name].H)  # first of equals
+        best = results[best_name]
+        zsl_scored = self._score_zsl(report)
+        zsl_name = max(zsl_scored, key=zsl_scored.get) if zsl_scored else ""
+        t1 = float(zsl_scored[zsl_name]) if zsl_scored else best.T1
         self.scores["last"] = report.gzsl_candidates[best_name].float().cpu()
         self.scores["last_zsl"] = (report.zsl_candidates[zsl_name].float().cpu()
                                    if report.zsl_candidates else None)
         self.selection.history_H.append(best.H)
+        self.selection.candidate_history.append(
+            {name: [float(r.H), float(r.gamma)] for name, r in results.items()})
+        self.selection.zsl_history.append({name: float(v) for name, v in zsl_scored.items()})
         recent = self.selection.history_H[-self.window:]
         score = sum(recent) / len(recent) if len(recent) == self.window else -1.0
         if score > self.selection.score:
@@ -119,34 +130,27 @@ class SelectionMonitor:
     def evaluate_candidate(self, scores: torch.Tensor, gamma: float | None) -> EvaluationResult:
         return evaluate(scores.float().cpu(), self.labels, self.is_seen, gamma=gamma)
 
-    def _best_gzsl(self, report: EpochReport) -> tuple[str, EvaluationResult]:
+    def _score_candidates(self, report: EpochReport) -> dict[str, EvaluationResult]:
+        """Every GZSL candidate of the epoch evaluated (only the chosen one in a test phase)."""
         candidates = report.gzsl_candidates
         if self.only_candidate is not None:
-            if self.only_candidate not in candidates:
-                return self._fallback(candidates)
-            candidates = {self.only_candidate: candidates[self.only_candidate]}
-        best_name, best = "", None
-        for name, scores in candidates.items():  # a few dozen candidates at most per epoch
-            result = self.evaluate_candidate(scores, self.gamma)
-            if best is None or result.H > best.H:
-                best_name, best = name, result
-        return best_name, best
+            name = (self.only_candidate if self.only_candidate in candidates
+                    else list(candidates)[-1])
+            candidates = {name: candidates[name]}
+        # A few dozen candidates at most per epoch.
+        return {name: self.evaluate_candidate(scores, self.gamma)
+                for name, scores in candidates.items()}
 
-    def _fallback(self, candidates: dict[str, torch.Tensor]) -> tuple[str, EvaluationResult]:
-        name = list(candidates)[-1]
-        return name, self.evaluate_candidate(candidates[name], self.gamma)
-
-    def _best_zsl(self, report: EpochReport, best_gzsl: EvaluationResult) -> tuple[str, float]:
+    def _score_zsl(self, report: EpochReport) -> dict[str, float]:
+        """T1 of every ZSL candidate of the epoch; empty when the method has none."""
         if not report.zsl_candidates:
-            return "", best_gzsl.T1
+            return {}
         candidates = report.zsl_candidates
         if self.only_zsl_candidate in candidates:
             candidates = {self.only_zsl_candidate: candidates[self.only_zsl_candidate]}
         no_seen = torch.zeros(len(self.task.unseen_classes), dtype=torch.bool)
-        scored = {name: zsl_accuracy(s.float().cpu(), self.zsl_labels, no_seen)
-                  for name, s in candidates.items()}
-        name = max(scored, key=scored.get)
-        return name, float(scored[name])
+        return {name: float(zsl_accuracy(s.float().cpu(), self.zsl_labels, no_seen))
+                for name, s in candidates.items()}
 
     def _check_finite(self, report: EpochReport) -> None:
         for name, value in report.losses.items():
@@ -155,3 +159,51 @@ class SelectionMonitor:
                 raise TrainingDivergedError(
                     f"loss '{name}' is {value} at epoch {report.epoch}; training stopped. The last "
                     f"good checkpoint is {where}; lower the learning rate or raise the batch size")
+
+
+def combine_folds(selections: list[Selection], window: int = 1) -> Selection:
+    """One choice from several validation folds (class splits) of the same run.
+
+    Each (epoch, candidate) is scored by its H averaged over the folds; the epoch is chosen by
+    the best such H, averaged over `window` consecutive epochs as `SelectionMonitor` does, the
+    candidate is the best one at that epoch and gamma the folds' mean gamma for it. The ZSL
+    candidate is the (epoch, candidate) with the best mean T1. Averaging over folds is what
+    makes the choice less noisy when each fold has only a few pseudo-unseen classes.
+    """
+    epochs = min(len(s.candidate_history) for s in selections)
+    if epochs == 0:
+        raise ValueError("combine_folds: every fold needs a per-epoch candidate history")
+    mean_h: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        tables = [s.candidate_history[epoch] for s in selections]
+        shared = [name for name in tables[0] if all(name in table for table in tables)]
+        mean_h.append({name: float(np.mean([t[name][0] for t in tables])) for name in shared})
+    best_per_epoch = [max(table.values(), default=-1.0) for table in mean_h]
+    window = max(1, min(window, epochs))
+    scores = [float(np.mean(best_per_epoch[e + 1 - window:e + 1])) if e + 1 >= window else -1.0
+              for e in range(epochs)]
+    epoch = int(np.argmax(scores))  # the first of equal scores, as the monitor keeps it
+    candidate = max(mean_h[epoch], key=mean_h[epoch].get)
+    gamma = float(np.mean([s.candidate_history[epoch][candidate][1] for s in selections]))
+    combined = Selection(epoch=epoch, candidate=candidate, H=mean_h[epoch][candidate],
+                         score=scores[epoch], history_H=best_per_epoch)
+    combined.result = {"H": combined.H, "gamma": gamma,
+                       "folds": [{"epoch": s.epoch, "candidate": s.candidate, "H": s.H}
+                                 for s in selections]}
+    combined.zsl_epoch, combined.zsl_candidate, combined.T1 = _best_mean_zsl(selections, epochs)
+    return combined
+
+
+def _best_mean_zsl(selections: list[Selection], epochs: int) -> tuple[int, str, float]:
+    """(epoch, ZSL candidate, T1) with the best T1 averaged over the folds."""
+    best = (-1, "", -1.0)
+    for epoch in range(epochs):
+        tables = [s.zsl_history[epoch] if epoch < len(s.zsl_history) else {} for s in selections]
+        for name in tables[0]:
+            if all(name in table for table in tables):
+                t1 = float(np.mean([table[name] for table in tables]))
+                if t1 > best[2]:
+                    best = (epoch, name, t1)
+    if best[0] < 0:  # no separate ZSL classifier: T1 comes with the GZSL candidate
+        return -1, "", float(np.mean([s.T1 for s in selections]))
+    return best

@@ -43,6 +43,10 @@ class ValidationSplit:
     unseen_class_fraction: float = 0.2  # share of seen classes that play unseen classes
     seen_image_fraction: float = 0.2  # share of each remaining seen class held out as "test_seen"
     seed: int = 0  # fixed, so that every training seed shares the same validation split
+    # Which of several class splits (the xlsa17 protocol has three): fold 0 is the split above;
+    # fold k > 0 draws its pseudo-unseen classes among those no earlier fold used, while enough
+    # remain, then starts over.
+    fold: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ def make_validation_task(benchmark: Benchmark, preprocessing: Preprocessing = Pr
         raise UnseenInputError(f"benchmark '{benchmark.name}': a validation split needs at least "
                                f"2 seen classes, found {seen.size}")
     pseudo_unseen = np.sort(rng.choice(seen, size=n_pseudo_unseen, replace=False))
+    if split.fold > 0:
+        pseudo_unseen = _later_fold(seen, pseudo_unseen, split.seed, split.fold)
     pseudo_seen = np.setdiff1d(seen, pseudo_unseen)
     trainval_labels = benchmark.labels[trainval]
     unseen_rows = trainval[np.isin(trainval_labels, pseudo_unseen)]
@@ -136,6 +142,21 @@ def make_validation_task(benchmark: Benchmark, preprocessing: Preprocessing = Pr
     notes = {"pseudo_unseen_classes": pseudo_unseen.tolist(), "split": split.__dict__}
     return _build(benchmark, "validation", train_idx, eval_seen, np.sort(unseen_rows),
                   preprocessing, notes, seen=pseudo_seen, unseen=pseudo_unseen)
+
+
+def _later_fold(seen: np.ndarray, first_fold: np.ndarray, seed: int, fold: int) -> np.ndarray:
+    """The pseudo-unseen classes of fold `fold` > 0, each fold drawn by its own generator."""
+    used, classes = set(first_fold.tolist()), first_fold
+    for k in range(1, fold + 1):
+        pool = np.setdiff1d(seen, np.fromiter(used, np.int64, len(used)))
+        if pool.size < first_fold.size:  # every class used: start over, avoiding the last fold
+            used, pool = set(), np.setdiff1d(seen, classes)
+            if pool.size < first_fold.size:
+                pool = seen
+        rng = np.random.default_rng([seed, k])
+        classes = np.sort(rng.choice(pool, size=first_fold.size, replace=False))
+        used.update(classes.tolist())
+    return classes
 
 
 def _build(benchmark: Benchmark, name: str, train_idx: np.ndarray, eval_seen: np.ndarray,
