@@ -285,22 +285,3 @@ def test_iterations_per_epoch_sets_generator_steps(task, iterations_per_epoch):
 def test_negative_iterations_per_epoch_is_rejected(task):
     with pytest.raises(UnseenInputError, match="iterations_per_epoch"):
         CEGZSL(_config(iterations_per_epoch=-1), seed=0).fit(task, RecordingMonitor())
-
-
-def test_hybrid_classifier_input_sees_features_and_embedding(task):
-    method = CEGZSL(_config(epochs=1, classifier_input="hybrid"), seed=1)
-    monitor = RecordingMonitor()
-    method.fit(task, monitor)
-    _, weight, _ = method.classifiers["classifier_epoch=6"]
-    assert weight.shape[1] == task.features.shape[1] + TINY["embed_dim"]
-    inputs = torch.from_numpy(task.features[task.eval_idx])
-    expected = monitor.reports[-1].gzsl_candidates["classifier_epoch=6"]
-    assert torch.allclose(method.scores(task, inputs), expected, atol=1e-6)
-    # Same seed, same generator: only the classifier's input differs from the default run.
-    default = CEGZSL(_config(epochs=1), seed=1)
-    default.fit(task, RecordingMonitor())
-    assert default.classifiers["classifier_epoch=6"][1].shape[1] == TINY["embed_dim"]
-    for name, value in default.generator.state_dict().items():
-        assert torch.equal(value, method.generator.state_dict()[name]), name
-    with pytest.raises(UnseenInputError, match="classifier_input"):
-        CEGZSL(_config(classifier_input="pixels"), seed=0).fit(task, RecordingMonitor())

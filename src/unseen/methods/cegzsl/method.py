@@ -78,9 +78,6 @@ class CEGZSLConfig(MethodConfig):
     classifier_lr: float = 1e-3  # --classifier_lr
     classifier_epochs: int = 25
     classifier_batch_size: int = 0  # 0 = syn_num (the reference's coupling)
-    # What the final classifiers see: "embedding" = h = E(x) as the reference; "hybrid" =
-    # [x ; h], which keeps the feature directions E (trained on seen classes only) may drop.
-    classifier_input: str = "embedding"
     zsl_classifier: bool = True  # also train the unseen-only classifier (ZSL T1 candidates)
     zsl_classifier_epochs: int = 100
     class_loss_memory_mb: int = 256  # budget for the B x C_s x nhF comparator temporaries
@@ -195,9 +192,6 @@ class CEGZSL(GZSLMethod):
         for key in ("noise_dim", "classifier_batch_size", "epochs", "iterations_per_epoch"):
             if getattr(c, key) < 0:
                 raise UnseenInputError(f"option '{key}': expected >= 0, found {getattr(c, key)}")
-        if c.classifier_input not in ("embedding", "hybrid"):
-            raise UnseenInputError(f"option 'classifier_input': expected embedding or hybrid, "
-                                   f"found {c.classifier_input!r}")
         for key in ("lr", "classifier_lr", "ins_temperature", "cls_temperature"):
             if not getattr(c, key) > 0:
                 raise UnseenInputError(f"option '{key}': expected > 0, found {getattr(c, key)}")
@@ -333,7 +327,7 @@ class CEGZSL(GZSLMethod):
 
     @torch.no_grad()
     def _evaluate(self, data: _TaskTensors, epoch: int, losses: dict[str, float]) -> EpochReport:
-        """Synthesise unseen features, train the softmax classifier(s) on h (or [x ; h]), score."""
+        """Synthesise unseen features, train the softmax classifier(s) on h, score eval rows."""
         c = self.config
         syn = c.syn_num
         num_unseen = int(data.unseen_semantics.shape[0])
@@ -342,8 +336,8 @@ class CEGZSL(GZSLMethod):
             class_noise.normal_()
         synthetic_h = self._embed_synthetic(noise.view(num_unseen * syn, -1),
                                             data.unseen_semantics.repeat_interleave(syn, 0), epoch)
-        train_h = self._classifier_inputs(data.features)
-        eval_h = self._classifier_inputs(data.eval_features)
+        train_h = self._embed(data.features)
+        eval_h = self._embed(data.eval_features)
         if not (torch.isfinite(train_h).all() and torch.isfinite(eval_h).all()):
             raise TrainingDivergedError(f"CE-GZSL: the embedding E(x) is not finite after "
                                         f"epoch {epoch + 1}")
@@ -373,12 +367,8 @@ class CEGZSL(GZSLMethod):
         self.classifiers = classifiers
         return EpochReport(epoch=epoch, gzsl_candidates=gzsl, zsl_candidates=zsl, losses=losses)
 
-    def _classifier_inputs(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self._classifier_input(block) for block in features.split(_BLOCK_ROWS)])
-
-    def _classifier_input(self, features: torch.Tensor) -> torch.Tensor:
-        h = self.embedding.embed(features)
-        return torch.cat([features, h], dim=1) if self.config.classifier_input == "hybrid" else h
+    def _embed(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.embedding.embed(block) for block in features.split(_BLOCK_ROWS)])
 
     def _embed_synthetic(self, noise: torch.Tensor, semantics: torch.Tensor, epoch: int
                          ) -> torch.Tensor:
@@ -389,7 +379,7 @@ class CEGZSL(GZSLMethod):
             if not torch.isfinite(fake).all():
                 raise TrainingDivergedError(f"CE-GZSL: generator output is not finite at the "
                                             f"evaluation after epoch {epoch + 1}")
-            blocks.append(self._classifier_input(fake))
+            blocks.append(self.embedding.embed(fake))
         return torch.cat(blocks)
 
     # ---------------------------------------------------------------- scoring and state
@@ -410,7 +400,7 @@ class CEGZSL(GZSLMethod):
             raise UnseenInputError(f"CE-GZSL candidate '{name}': unknown; available: {known}")
         kind, weight, bias = self.classifiers[name]
         device = self.device
-        h = self._classifier_inputs(torch.as_tensor(inputs, dtype=torch.float32).to(device))
+        h = self._embed(torch.as_tensor(inputs, dtype=torch.float32).to(device))
         log_probs = torch.log_softmax(h @ weight.to(device).T + bias.to(device), dim=1).cpu()
         num_classes = int(task.classes.size)
         if kind == "gzsl":
