@@ -185,3 +185,28 @@ def test_validation_folds_train_one_phase_each_and_choose_on_their_mean(tmp_path
     assert {"validation", "validation2", "validation3"} <= set(state)
     with pytest.raises(UnseenInputError, match="val_folds"):
         resolve_config(RunSpec(method="tiny", dataset="synthetic", overrides={"val_folds": "0"}))
+
+
+def test_killed_run_with_validation_folds_resumes_to_identical_results(tmp_path, tiny_method):
+    folds = {"val_folds": "2"}
+    reference = run(tmp_path, seeds=(0,), overrides=folds, name="reference")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, seeds=(0,), overrides={**folds, "crash_after_epoch": "1"}, name="killed")
+    killed_dir = tmp_path / "killed"
+    config = json.loads((killed_dir / "config.json").read_text())
+    config["spec"]["overrides"] = folds
+    (killed_dir / "config.json").write_text(json.dumps(config))
+    resumed = Runner.resume(killed_dir, load_benchmark=synthetic_loader).run()
+    for metric in ("U", "S", "H", "T1", "AUSUC", "gamma"):
+        assert resumed[metric] == reference[metric], metric
+    assert resumed["per_seed"][0]["selected"] == reference["per_seed"][0]["selected"]
+
+
+def test_a_new_runner_on_an_existing_run_directory_keeps_its_rows(tmp_path, tiny_method):
+    run(tmp_path, seeds=(0,))
+    metrics = tmp_path / "run" / "metrics.csv"
+    before = list(csv.DictReader(metrics.open()))
+    run(tmp_path, seeds=(0, 1))  # continues: seed 0 is done, seed 1 is new
+    after = list(csv.DictReader(metrics.open()))
+    assert after[:len(before)] == before
+    assert {r["seed"] for r in after} == {"0", "1"}

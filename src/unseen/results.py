@@ -89,10 +89,11 @@ def write_plots(run_dir, results: dict[str, Any], rows: list[dict[str, Any]]) ->
             title=f"{results['method']} on {results['dataset']} ({results['protocol']}), "
                   f"seed {first['seed']}: AUSUC {first['AUSUC'] * 100:.1f}",
             marker=(first["U"], first["S"]))
-    if rows and first is not None:
-        # One line per phase of the first seed: the candidate column changes every epoch (the
-        # best classifier epoch), so it labels points, not series.
-        first_seed = [row for row in rows if row.get("seed") == first["seed"]]
+    # One line per phase of the first seed: the candidate column changes every epoch (the best
+    # classifier epoch), so it labels points, not series. A seed whose last phase had finished
+    # when the run was killed logs no new rows on resume, but its earlier rows are kept.
+    first_seed = [row for row in rows if first is not None and row.get("seed") == first["seed"]]
+    if first_seed:
         plot_training_curves(first_seed, run_dir.root / "training_curves.png",
                              title=f"{results['method']} on {results['dataset']}, "
                                    f"seed {first['seed']}", series="phase")

@@ -141,7 +141,9 @@ class Runner:
         self.method_class, self.config, self.options = resolve_config(spec)
         self.run_dir = RunDirectory(spec.out)
         self._load_benchmark = load_benchmark or _default_loader
-        self.rows: list[dict[str, Any]] = []
+        # A run directory that already has rows is being continued: keep them, so that the
+        # rewritten metrics.csv does not lose the seeds and phases finished earlier.
+        self.rows: list[dict[str, Any]] = [_parse_row(row) for row in self.run_dir.read_metrics()]
         self.scalars = ScalarLogger(self.run_dir.root / "tensorboard")
 
     # -- public ------------------------------------------------------------------------------------
@@ -151,9 +153,7 @@ class Runner:
         config = RunDirectory(run_dir).read_config()
         spec = RunSpec(**config["spec"])
         spec.out = str(run_dir)
-        runner = cls(spec, load_benchmark)
-        runner.rows = [_parse_row(row) for row in runner.run_dir.read_metrics()]
-        return runner
+        return cls(spec, load_benchmark)
 
     def run(self) -> dict[str, Any]:
         init_from_env()
