@@ -272,12 +272,6 @@ class Runner:
 
     # -- results -----------------------------------------------------------------------------------
     @staticmethod
-    def _selected_result(selection: Selection) -> dict[str, Any]:
-        result = dict(selection.result)
-        result["T1"] = selection.T1
-        return _public_metrics(result)
-
-    @staticmethod
     def _final_result(task: GZSLTask, scores: torch.Tensor, gamma: float,
                       zsl_scores: torch.Tensor | None) -> dict[str, Any]:
         labels = torch.as_tensor(task.labels_of(task.eval_idx))
