@@ -106,8 +106,7 @@ class SelectionMonitor:
         self.selection.candidate_history.append(
             {name: [float(r.H), float(r.gamma)] for name, r in results.items()})
         self.selection.zsl_history.append({name: float(v) for name, v in zsl_scored.items()})
-        recent = self.selection.history_H[-self.window:]
-        score = sum(recent) / len(recent) if len(recent) == self.window else -1.0
+        score = window_mean(self.selection.history_H, self.window)
         if score > self.selection.score:
             self.selection.epoch, self.selection.candidate = report.epoch, best_name
             self.selection.H, self.selection.result = best.H, best.to_dict(include_curve=False)
@@ -161,6 +160,12 @@ class SelectionMonitor:
                     f"good checkpoint is {where}; lower the learning rate or raise the batch size")
 
 
+def window_mean(history: list[float], window: int) -> float:
+    """Mean of the last `window` values, or -1 while fewer than `window` exist (a window
+    that is not full never wins)."""
+    return sum(history[-window:]) / window if len(history) >= window else -1.0
+
+
 def combine_folds(selections: list[Selection], window: int = 1) -> Selection:
     """One choice from several validation folds (class splits) of the same run.
 
@@ -173,25 +178,26 @@ def combine_folds(selections: list[Selection], window: int = 1) -> Selection:
     epochs = min(len(s.candidate_history) for s in selections)
     if epochs == 0:
         raise ValueError("combine_folds: every fold needs a per-epoch candidate history")
-    mean_h: list[dict[str, float]] = []
-    for epoch in range(epochs):
-        tables = [s.candidate_history[epoch] for s in selections]
-        shared = [name for name in tables[0] if all(name in table for table in tables)]
-        mean_h.append({name: float(np.mean([t[name][0] for t in tables])) for name in shared})
+    mean_h = [_mean_over_folds([{name: h for name, (h, _) in s.candidate_history[e].items()}
+                                for s in selections]) for e in range(epochs)]
     best_per_epoch = [max(table.values(), default=-1.0) for table in mean_h]
     window = max(1, min(window, epochs))
-    scores = [float(np.mean(best_per_epoch[e + 1 - window:e + 1])) if e + 1 >= window else -1.0
-              for e in range(epochs)]
+    scores = [window_mean(best_per_epoch[:e + 1], window) for e in range(epochs)]
     epoch = int(np.argmax(scores))  # the first of equal scores, as the monitor keeps it
     candidate = max(mean_h[epoch], key=mean_h[epoch].get)
     gamma = float(np.mean([s.candidate_history[epoch][candidate][1] for s in selections]))
+    folds = [{"epoch": s.epoch, "candidate": s.candidate, "H": s.H} for s in selections]
     combined = Selection(epoch=epoch, candidate=candidate, H=mean_h[epoch][candidate],
+                         result={"H": mean_h[epoch][candidate], "gamma": gamma, "folds": folds},
                          score=scores[epoch], history_H=best_per_epoch)
-    combined.result = {"H": combined.H, "gamma": gamma,
-                       "folds": [{"epoch": s.epoch, "candidate": s.candidate, "H": s.H}
-                                 for s in selections]}
     combined.zsl_epoch, combined.zsl_candidate, combined.T1 = _best_mean_zsl(selections, epochs)
     return combined
+
+
+def _mean_over_folds(tables: list[dict[str, float]]) -> dict[str, float]:
+    """Each name present in every fold's table, with its value averaged over the folds."""
+    return {name: float(np.mean([table[name] for table in tables])) for name in tables[0]
+            if all(name in table for table in tables)}
 
 
 def _best_mean_zsl(selections: list[Selection], epochs: int) -> tuple[int, str, float]:
@@ -199,11 +205,9 @@ def _best_mean_zsl(selections: list[Selection], epochs: int) -> tuple[int, str, 
     best = (-1, "", -1.0)
     for epoch in range(epochs):
         tables = [s.zsl_history[epoch] if epoch < len(s.zsl_history) else {} for s in selections]
-        for name in tables[0]:
-            if all(name in table for table in tables):
-                t1 = float(np.mean([table[name] for table in tables]))
-                if t1 > best[2]:
-                    best = (epoch, name, t1)
+        for name, t1 in _mean_over_folds(tables).items():
+            if t1 > best[2]:
+                best = (epoch, name, t1)
     if best[0] < 0:  # no separate ZSL classifier: T1 comes with the GZSL candidate
         return -1, "", float(np.mean([s.T1 for s in selections]))
     return best

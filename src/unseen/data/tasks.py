@@ -146,16 +146,16 @@ def make_validation_task(benchmark: Benchmark, preprocessing: Preprocessing = Pr
 
 def _later_fold(seen: np.ndarray, first_fold: np.ndarray, seed: int, fold: int) -> np.ndarray:
     """The pseudo-unseen classes of fold `fold` > 0, each fold drawn by its own generator."""
-    used, classes = set(first_fold.tolist()), first_fold
+    size = first_fold.size
+    used, classes = first_fold, first_fold
     for k in range(1, fold + 1):
-        pool = np.setdiff1d(seen, np.fromiter(used, np.int64, len(used)))
-        if pool.size < first_fold.size:  # every class used: start over, avoiding the last fold
-            used, pool = set(), np.setdiff1d(seen, classes)
-            if pool.size < first_fold.size:
+        pool = np.setdiff1d(seen, used)
+        if pool.size < size:  # every class used: start over, avoiding the last fold
+            used, pool = np.empty(0, seen.dtype), np.setdiff1d(seen, classes)
+            if pool.size < size:
                 pool = seen
-        rng = np.random.default_rng([seed, k])
-        classes = np.sort(rng.choice(pool, size=first_fold.size, replace=False))
-        used.update(classes.tolist())
+        classes = np.sort(np.random.default_rng([seed, k]).choice(pool, size=size, replace=False))
+        used = np.union1d(used, classes)
     return classes
 
 
