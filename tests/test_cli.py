@@ -52,6 +52,8 @@ def test_parent_data_root_is_accepted(tmp_path, dataset_dir):
     (["train", "eszsl", "--dataset", "NOSUCHSET"], "NOSUCHSET"),
     (["train", "eszsl", "--dataset", "AWA2", "--set", "novalue"], "KEY=VALUE"),
     (["train", "eszsl"], "--dataset"),
+    (["train", "eszsl", "--dataset", "animals", "--seed", "0", "1", "--partition", "2"],
+     "one partition (>= 0) per seed (2)"),
     (["data", "info", "/nonexistent/dir/x"], "/nonexistent/dir/x"),
 ])
 def test_bad_input_exits_2_with_one_clear_line(argv, fragment, capsys):

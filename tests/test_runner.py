@@ -210,3 +210,41 @@ def test_a_new_runner_on_an_existing_run_directory_keeps_its_rows(tmp_path, tiny
     after = list(csv.DictReader(metrics.open()))
     assert after[:len(before)] == before
     assert {r["seed"] for r in after} == {"0", "1"}
+
+
+def test_partitions_are_the_seed_positions_unless_given(tmp_path, tiny_method, monkeypatch):
+    requested = []
+
+    def fake_load_dataset(name, data_root=None, partition=0):
+        requested.append(partition)
+        return synthetic_benchmark(seed=partition, images_per_class=30)
+
+    monkeypatch.setattr("unseen.data.loading.load_dataset", fake_load_dataset)
+    monkeypatch.setattr("unseen.data.loading.is_embedded", lambda name: name == "animals")
+
+    def train(seeds, partitions, name):
+        spec = RunSpec(method="tiny", dataset="animals", seeds=seeds, partitions=partitions,
+                       out=str(tmp_path / name), overrides={"epochs": "2"})
+        return Runner(spec).run()
+
+    default = train([5, 7], None, "default")
+    assert requested == [0, 1]
+    assert [p["partition"] for p in default["per_seed"]] == [0, 1]
+    requested.clear()
+    chosen = train([5, 7], [3, 1], "chosen")
+    assert requested == [3, 1]
+    assert [p["partition"] for p in chosen["per_seed"]] == [3, 1]
+    # The same seed on another partition is not a continuation of that run.
+    with pytest.raises(UnseenInputError, match="seed 5 finished there on partition 3"):
+        train([5], [2], "chosen")
+
+
+def test_bad_partitions_are_refused(tmp_path, tiny_method):
+    with pytest.raises(UnseenInputError, match="one partition"):
+        RunSpec(method="tiny", dataset="animals", seeds=[0, 1], partitions=[0])
+    with pytest.raises(UnseenInputError, match="one partition"):
+        RunSpec(method="tiny", dataset="animals", seeds=[0], partitions=[-1])
+    spec = RunSpec(method="tiny", dataset="synthetic", seeds=[0], partitions=[1],
+                   out=str(tmp_path / "run"))
+    with pytest.raises(UnseenInputError, match="only the embedded data sets"):
+        Runner(spec).run()

@@ -23,13 +23,17 @@ def load_benchmark(name: str, data_root: str | None = None, **options):
 
 def train(method: str, dataset: str, *, data_root: str | None = None, protocol: str = "clean",
           preset: str | None = None, overrides: dict | None = None, seeds=(0,),
-          out: str = "runs/latest") -> dict:
-    """Train `method` on `dataset` for each seed; returns the results.json document."""
+          out: str = "runs/latest", partitions=None) -> dict:
+    """Train `method` on `dataset` for each seed; returns the results.json document.
+
+    `partitions`: embedded data sets only, one seen/unseen partition per seed (default: the
+    seed's position in `seeds`)."""
     from unseen.runner import Runner, RunSpec
 
     spec = RunSpec(method=method, dataset=dataset, data_root=data_root, protocol=protocol,
                    preset=preset, overrides={k: str(v) for k, v in (overrides or {}).items()},
-                   seeds=list(seeds), out=str(out))
+                   seeds=list(seeds), out=str(out),
+                   partitions=None if partitions is None else list(partitions))
     return Runner(spec).run()
 
 

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a hyperparameter or run option (repeatable)")
     train.add_argument("--seed", dest="seeds", type=int, nargs="+", default=None,
                        help="one or more seeds (default: 0)")
+    train.add_argument("--partition", dest="partitions", type=int, nargs="+", default=None,
+                       help="embedded data sets: the seen/unseen partition of each seed "
+                            "(default: the seed's position, 0 1 2 ...)")
     train.add_argument("--out", help="run directory (default: runs/METHOD-DATASET-PROTOCOL)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
 
@@ -96,7 +99,8 @@ def command_train(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{args.method}-{Path(args.dataset).name}-{args.protocol}"
     spec = RunSpec(method=args.method, dataset=args.dataset, data_root=args.data_root,
                    protocol=args.protocol, preset=args.preset,
-                   overrides=parse_overrides(args.overrides), seeds=args.seeds or [0], out=out)
+                   overrides=parse_overrides(args.overrides), seeds=args.seeds or [0],
+                   partitions=args.partitions, out=out)
     results = Runner(spec).run()
     print(format_table(results))
     print(f"run directory: {out}")

@@ -61,6 +61,9 @@ class RunSpec:
     overrides: dict[str, str] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
     out: str = "runs/latest"
+    # Seen/unseen partition of an embedded data set per seed; None: the seed's position in
+    # `seeds` (0, 1, 2, ...), so that `--seed 0 1 2` covers three partitions.
+    partitions: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -68,6 +71,14 @@ class RunSpec:
                                    f"found {self.protocol!r}")
         if not self.seeds:
             raise UnseenInputError("option '--seed': expected at least one seed, found none")
+        if self.partitions is not None and (len(self.partitions) != len(self.seeds)
+                                            or min(self.partitions) < 0):
+            raise UnseenInputError(f"option '--partition': expected one partition (>= 0) per "
+                                   f"seed ({len(self.seeds)}), found {self.partitions}")
+
+    def partition_of(self, seed_index: int) -> int:
+        """The partition that the `seed_index`-th seed trains and tests on."""
+        return seed_index if self.partitions is None else self.partitions[seed_index]
 
 
 @dataclass
@@ -163,6 +174,7 @@ class Runner:
         state = self.run_dir.read_state()
         per_seed = [state["seeds"][str(s)]["result"] for s in self.spec.seeds
                     if state["seeds"].get(str(s), {}).get("done")]
+        self._check_done_partitions(state)
         for seed_index, seed in enumerate(self.spec.seeds):
             if state["seeds"].get(str(seed), {}).get("done"):
                 continue
@@ -186,6 +198,16 @@ class Runner:
             "run_options": asdict(self.options),
             "environment": _environment(),
         }
+
+    def _check_done_partitions(self, state: dict[str, Any]) -> None:
+        """A finished seed is reused only for the partition it was run on."""
+        for index, seed in enumerate(self.spec.seeds):
+            result = state["seeds"].get(str(seed), {}).get("result")
+            wanted = self.spec.partition_of(index)
+            if result is not None and result.get("partition", wanted) != wanted:
+                raise UnseenInputError(
+                    f"run directory {self.run_dir.root}: seed {seed} finished there on partition "
+                    f"{result['partition']}, asked for partition {wanted}; use another --out")
 
     # -- one seed ----------------------------------------------------------------------------------
     def _run_seed(self, seed_index: int, seed: int, state: dict[str, Any]) -> dict[str, Any]:
@@ -215,8 +237,8 @@ class Runner:
         if "folds" in selection.result:
             selected["folds"] = selection.result["folds"]
         result = {
-            "seed": seed, "partition": seed_index, **final, "selected": selected,
-            "seconds": round(time.time() - started, 2),
+            "seed": seed, "partition": self.spec.partition_of(seed_index), **final,
+            "selected": selected, "seconds": round(time.time() - started, 2),
         }
         self._save_final(seed, self._last_method, test_task, scores, result)
         seed_state.update({"done": True, "result": result})
@@ -349,6 +371,9 @@ def _environment() -> dict[str, Any]:
 
 
 def _default_loader(spec: RunSpec, seed_index: int) -> Benchmark:
-    from unseen.data.loading import load_dataset
+    from unseen.data.loading import is_embedded, load_dataset
 
-    return load_dataset(spec.dataset, spec.data_root, partition=seed_index)
+    if spec.partitions is not None and not is_embedded(spec.dataset):
+        raise UnseenInputError(f"option '--partition': only the embedded data sets have "
+                               f"partitions; {spec.dataset!r} has its fixed proposed split")
+    return load_dataset(spec.dataset, spec.data_root, partition=spec.partition_of(seed_index))
