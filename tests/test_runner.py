@@ -235,8 +235,15 @@ def test_partitions_are_the_seed_positions_unless_given(tmp_path, tiny_method, m
     assert requested == [3, 1]
     assert [p["partition"] for p in chosen["per_seed"]] == [3, 1]
     # The same seed on another partition is not a continuation of that run.
-    with pytest.raises(UnseenInputError, match="seed 5 finished there on partition 3"):
+    with pytest.raises(UnseenInputError, match="seed 5 was run there on partition 3"):
         train([5], [2], "chosen")
+    # Nor is a killed seed: its checkpoints belong to the partition it started on.
+    killed = RunSpec(method="tiny", dataset="animals", seeds=[8], partitions=[4],
+                     out=str(tmp_path / "killed"), overrides={"crash_after_epoch": "0"})
+    with pytest.raises(KeyboardInterrupt):
+        Runner(killed).run()
+    with pytest.raises(UnseenInputError, match="seed 8 was run there on partition 4"):
+        train([8], [1], "killed")
 
 
 def test_bad_partitions_are_refused(tmp_path, tiny_method):

@@ -174,7 +174,7 @@ class Runner:
         state = self.run_dir.read_state()
         per_seed = [state["seeds"][str(s)]["result"] for s in self.spec.seeds
                     if state["seeds"].get(str(s), {}).get("done")]
-        self._check_done_partitions(state)
+        self._check_partitions(state)
         for seed_index, seed in enumerate(self.spec.seeds):
             if state["seeds"].get(str(seed), {}).get("done"):
                 continue
@@ -199,20 +199,23 @@ class Runner:
             "environment": _environment(),
         }
 
-    def _check_done_partitions(self, state: dict[str, Any]) -> None:
-        """A finished seed is reused only for the partition it was run on."""
+    def _check_partitions(self, state: dict[str, Any]) -> None:
+        """A seed's results and checkpoints are reused only for the partition they were made on."""
         for index, seed in enumerate(self.spec.seeds):
-            result = state["seeds"].get(str(seed), {}).get("result")
+            entry = state["seeds"].get(str(seed), {})
+            recorded = entry.get("partition", entry.get("result", {}).get("partition"))
             wanted = self.spec.partition_of(index)
-            if result is not None and result.get("partition", wanted) != wanted:
+            if recorded is not None and recorded != wanted:
                 raise UnseenInputError(
-                    f"run directory {self.run_dir.root}: seed {seed} finished there on partition "
-                    f"{result['partition']}, asked for partition {wanted}; use another --out")
+                    f"run directory {self.run_dir.root}: seed {seed} was run there on partition "
+                    f"{recorded}, asked for partition {wanted}; use another --out")
 
     # -- one seed ----------------------------------------------------------------------------------
     def _run_seed(self, seed_index: int, seed: int, state: dict[str, Any]) -> dict[str, Any]:
         benchmark = self._load_benchmark(self.spec, seed_index)
         seed_state = state["seeds"].setdefault(str(seed), {})
+        seed_state["partition"] = self.spec.partition_of(seed_index)
+        self._write_state(state)  # before any checkpoint of this seed exists
         test_task = make_test_task(benchmark, self.options.preprocessing)
         started = time.time()
         if self.spec.protocol == "paper":
