@@ -172,9 +172,9 @@ class Runner:
         config = self.resolved_config()  # runs `git rev-parse` once
         self.run_dir.write_json(self.run_dir.config_path, config)
         state = self.run_dir.read_state()
+        self._check_partitions(state)
         per_seed = [state["seeds"][str(s)]["result"] for s in self.spec.seeds
                     if state["seeds"].get(str(s), {}).get("done")]
-        self._check_partitions(state)
         for seed_index, seed in enumerate(self.spec.seeds):
             if state["seeds"].get(str(seed), {}).get("done"):
                 continue
@@ -200,7 +200,14 @@ class Runner:
         }
 
     def _check_partitions(self, state: dict[str, Any]) -> None:
-        """A seed's results and checkpoints are reused only for the partition they were made on."""
+        """Partitions exist only on the embedded data sets, and a seed's results and checkpoints
+        are reused only for the partition they were made on."""
+        from unseen.data.loading import is_embedded
+
+        if self.spec.partitions is not None and not is_embedded(self.spec.dataset):
+            raise UnseenInputError(f"option '--partition': only the embedded data sets have "
+                                   f"partitions; {self.spec.dataset!r} has its fixed proposed "
+                                   "split")
         for index, seed in enumerate(self.spec.seeds):
             entry = state["seeds"].get(str(seed), {})
             recorded = entry.get("partition", entry.get("result", {}).get("partition"))
@@ -374,9 +381,6 @@ def _environment() -> dict[str, Any]:
 
 
 def _default_loader(spec: RunSpec, seed_index: int) -> Benchmark:
-    from unseen.data.loading import is_embedded, load_dataset
+    from unseen.data.loading import load_dataset
 
-    if spec.partitions is not None and not is_embedded(spec.dataset):
-        raise UnseenInputError(f"option '--partition': only the embedded data sets have "
-                               f"partitions; {spec.dataset!r} has its fixed proposed split")
     return load_dataset(spec.dataset, spec.data_root, partition=spec.partition_of(seed_index))
