@@ -285,3 +285,35 @@ def test_iterations_per_epoch_sets_generator_steps(task, iterations_per_epoch):
 def test_negative_iterations_per_epoch_is_rejected(task):
     with pytest.raises(UnseenInputError, match="iterations_per_epoch"):
         CEGZSL(_config(iterations_per_epoch=-1), seed=0).fit(task, RecordingMonitor())
+
+
+def test_cosine_classifier_sees_h_on_a_sphere_and_scores_match(task, monkeypatch):
+    import unseen.methods.cegzsl.method as cegzsl_method
+
+    seen_inputs = []
+    original = cegzsl_method.train_classifier
+
+    def recording(train_embedding, labels, eval_embedding, *args):
+        seen_inputs.append((train_embedding, eval_embedding))
+        return original(train_embedding, labels, eval_embedding, *args)
+
+    monkeypatch.setattr(cegzsl_method, "train_classifier", recording)
+    monitor = RecordingMonitor()
+    method = CEGZSL(_config(epochs=1, classifier_cosine_scale=7.0), seed=1)
+    method.fit(task, monitor)
+    assert len(seen_inputs) == 2  # the GZSL and the ZSL classifier
+    for train_embedding, eval_embedding in seen_inputs:
+        for rows in (train_embedding, eval_embedding):
+            assert torch.allclose(rows.norm(dim=1), torch.full((rows.shape[0],), 7.0), atol=1e-4)
+    inputs = torch.from_numpy(task.features[task.eval_idx])
+    assert torch.allclose(method.scores(task, inputs), monitor.reports[-1].gzsl_candidates[
+        "classifier_epoch=6"], atol=1e-6)
+    linear = RecordingMonitor()
+    CEGZSL(_config(epochs=1), seed=1).fit(task, linear)
+    assert not torch.allclose(linear.reports[-1].gzsl_candidates["classifier_epoch=6"],
+                              monitor.reports[-1].gzsl_candidates["classifier_epoch=6"])
+
+
+def test_negative_cosine_scale_is_rejected(task):
+    with pytest.raises(UnseenInputError, match="classifier_cosine_scale"):
+        CEGZSL(_config(classifier_cosine_scale=-1.0), seed=0).fit(task, RecordingMonitor())

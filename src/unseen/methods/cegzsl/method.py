@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from unseen.data.tasks import GZSLTask
@@ -78,6 +79,9 @@ class CEGZSLConfig(MethodConfig):
     classifier_lr: float = 1e-3  # --classifier_lr
     classifier_epochs: int = 25
     classifier_batch_size: int = 0  # 0 = syn_num (the reference's coupling)
+    # Not in the reference: > 0 L2-normalises h and scales it by this before the final
+    # classifier (a cosine softmax); 0 = the reference's linear softmax on h.
+    classifier_cosine_scale: float = 0.0
     zsl_classifier: bool = True  # also train the unseen-only classifier (ZSL T1 candidates)
     zsl_classifier_epochs: int = 100
     class_loss_memory_mb: int = 256  # budget for the B x C_s x nhF comparator temporaries
@@ -192,6 +196,9 @@ class CEGZSL(GZSLMethod):
         for key in ("noise_dim", "classifier_batch_size", "epochs", "iterations_per_epoch"):
             if getattr(c, key) < 0:
                 raise UnseenInputError(f"option '{key}': expected >= 0, found {getattr(c, key)}")
+        if c.classifier_cosine_scale < 0:
+            raise UnseenInputError(f"option 'classifier_cosine_scale': expected >= 0 (0 = off), "
+                                   f"found {c.classifier_cosine_scale}")
         for key in ("lr", "classifier_lr", "ins_temperature", "cls_temperature"):
             if not getattr(c, key) > 0:
                 raise UnseenInputError(f"option '{key}': expected > 0, found {getattr(c, key)}")
@@ -338,6 +345,8 @@ class CEGZSL(GZSLMethod):
                                             data.unseen_semantics.repeat_interleave(syn, 0), epoch)
         train_h = self._embed(data.features)
         eval_h = self._embed(data.eval_features)
+        synthetic_h, train_h, eval_h = (self._classifier_input(h)
+                                        for h in (synthetic_h, train_h, eval_h))
         if not (torch.isfinite(train_h).all() and torch.isfinite(eval_h).all()):
             raise TrainingDivergedError(f"CE-GZSL: the embedding E(x) is not finite after "
                                         f"epoch {epoch + 1}")
@@ -370,6 +379,11 @@ class CEGZSL(GZSLMethod):
     def _embed(self, features: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.embedding.embed(block) for block in features.split(_BLOCK_ROWS)])
 
+    def _classifier_input(self, h: torch.Tensor) -> torch.Tensor:
+        """What the final classifier sees: h, or h on a sphere of radius classifier_cosine_scale."""
+        scale = self.config.classifier_cosine_scale
+        return h if scale == 0 else scale * F.normalize(h, dim=1)
+
     def _embed_synthetic(self, noise: torch.Tensor, semantics: torch.Tensor, epoch: int
                          ) -> torch.Tensor:
         blocks = []
@@ -400,7 +414,8 @@ class CEGZSL(GZSLMethod):
             raise UnseenInputError(f"CE-GZSL candidate '{name}': unknown; available: {known}")
         kind, weight, bias = self.classifiers[name]
         device = self.device
-        h = self._embed(torch.as_tensor(inputs, dtype=torch.float32).to(device))
+        h = self._classifier_input(self._embed(torch.as_tensor(inputs, dtype=torch.float32)
+                                               .to(device)))
         log_probs = torch.log_softmax(h @ weight.to(device).T + bias.to(device), dim=1).cpu()
         num_classes = int(task.classes.size)
         if kind == "gzsl":
