@@ -414,8 +414,8 @@ class CEGZSL(GZSLMethod):
             raise UnseenInputError(f"CE-GZSL candidate '{name}': unknown; available: {known}")
         kind, weight, bias = self.classifiers[name]
         device = self.device
-        h = self._classifier_input(self._embed(torch.as_tensor(inputs, dtype=torch.float32)
-                                               .to(device)))
+        features = torch.as_tensor(inputs, dtype=torch.float32).to(device)
+        h = self._classifier_input(self._embed(features))
         log_probs = torch.log_softmax(h @ weight.to(device).T + bias.to(device), dim=1).cpu()
         num_classes = int(task.classes.size)
         if kind == "gzsl":
