@@ -22,7 +22,7 @@ import torch
 
 from unseen.data.loading import load_dataset
 from unseen.data.tasks import make_test_task
-from unseen.evaluation.curve import ausuc, best_gamma, seen_unseen_curve
+from unseen.evaluation import evaluate
 from unseen.runner import RunSpec, resolve_config
 
 
@@ -37,8 +37,8 @@ class OracleMonitor:
     def epoch_end(self, method: Any, report: Any) -> None:
         row = {}
         for name, scores in report.gzsl_candidates.items():
-            curve = seen_unseen_curve(scores.float(), self.labels, self.is_seen_class)
-            row[name] = (best_gamma(curve)[3], ausuc(curve))
+            result = evaluate(scores.float(), self.labels, self.is_seen_class, gamma=None)
+            row[name] = (result.H, result.AUSUC)
         self.epochs.append(row)
 
     def progress(self, iterable: Any, description: str, total: int | None = None) -> Any:
@@ -50,7 +50,7 @@ def oracle_ceiling(spec: RunSpec, partition: int, seed: int, last: int) -> tuple
     method_class, config, options = resolve_config(spec)
     benchmark = load_dataset(spec.dataset, spec.data_root, partition=partition)
     task = make_test_task(benchmark, options.preprocessing)
-    labels = torch.as_tensor(task.to_task_labels(benchmark.labels[task.eval_idx]))
+    labels = torch.as_tensor(task.labels_of(task.eval_idx))
     monitor = OracleMonitor(labels, torch.as_tensor(task.is_seen_class))
     method = method_class(config, seed)
     method.fit(task, monitor)

@@ -193,12 +193,10 @@ class CEGZSL(GZSLMethod):
             if getattr(c, key) < 1:
                 raise UnseenInputError(f"option '{key}': expected a positive integer, "
                                        f"found {getattr(c, key)}")
-        for key in ("noise_dim", "classifier_batch_size", "epochs", "iterations_per_epoch"):
+        for key in ("noise_dim", "classifier_batch_size", "epochs", "iterations_per_epoch",
+                    "classifier_cosine_scale"):
             if getattr(c, key) < 0:
                 raise UnseenInputError(f"option '{key}': expected >= 0, found {getattr(c, key)}")
-        if c.classifier_cosine_scale < 0:
-            raise UnseenInputError(f"option 'classifier_cosine_scale': expected >= 0 (0 = off), "
-                                   f"found {c.classifier_cosine_scale}")
         for key in ("lr", "classifier_lr", "ins_temperature", "cls_temperature"):
             if not getattr(c, key) > 0:
                 raise UnseenInputError(f"option '{key}': expected > 0, found {getattr(c, key)}")
@@ -345,11 +343,11 @@ class CEGZSL(GZSLMethod):
                                             data.unseen_semantics.repeat_interleave(syn, 0), epoch)
         train_h = self._embed(data.features)
         eval_h = self._embed(data.eval_features)
-        synthetic_h, train_h, eval_h = (self._classifier_input(h)
-                                        for h in (synthetic_h, train_h, eval_h))
         if not (torch.isfinite(train_h).all() and torch.isfinite(eval_h).all()):
             raise TrainingDivergedError(f"CE-GZSL: the embedding E(x) is not finite after "
                                         f"epoch {epoch + 1}")
+        synthetic_h, train_h, eval_h = (self._classifier_input(h)
+                                        for h in (synthetic_h, train_h, eval_h))
         batch = c.classifier_batch_size or syn
         classifiers: dict[str, tuple[str, torch.Tensor, torch.Tensor]] = {}
         gzsl: dict[str, torch.Tensor] = {}
