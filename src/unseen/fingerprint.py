@@ -47,8 +47,10 @@ def file_sha256(path: str | os.PathLike, cache_dir: Path | None = None) -> str:
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
-    cache = {k: v for k, v in _read_cache(cache_path).items()  # re-read: others may have written
-             if not k.startswith(f"{path}|")}  # stale entries of this file
+    # Re-read (another process may have written), dropping entries of this file's older
+    # versions and of files that are gone (temporary data sets), so the cache stays small.
+    cache = {k: v for k, v in _read_cache(cache_path).items()
+             if not k.startswith(f"{path}|") and Path(k.rsplit("|", 2)[0]).is_file()}
     cache[key] = digest.hexdigest()
     try:
         atomic_write_json(cache_path, cache)

@@ -55,6 +55,8 @@ def checkpointable(value: Any) -> Any:
     import numpy as np
     import torch
 
+    if isinstance(value, np.generic):  # before float: np.float64 is a float subclass
+        return value.item()
     if value is None or isinstance(value, (str, bytes, bool, int, float, torch.Tensor,
                                            torch.Size, torch.dtype, torch.device)):
         return value
@@ -69,8 +71,6 @@ def checkpointable(value: Any) -> Any:
         if value.dtype == object:
             return [checkpointable(item) for item in value.tolist()]
         return torch.from_numpy(np.ascontiguousarray(value))
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -26,8 +26,8 @@ import csv
 import io
 import json
 import pickle
+import re
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -152,16 +152,18 @@ class RunDirectory:
         except FileNotFoundError:
             raise UnseenInputError(f"checkpoint {path}: expected a torch checkpoint, found no "
                                    "such file") from None
-        except pickle.UnpicklingError as error:
-            reason = next((line.strip() for line in str(error).splitlines()
-                           if "Unsupported global" in line), "an object that is not a tensor")
-            raise UnseenInputError(f"checkpoint {path}: expected tensors and plain values only, "
-                                   f"found a pickled object unseen does not load ({reason})"
-                                   ) from None
-        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        except Exception as error:  # whatever a damaged file makes the unpickler raise
+            refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+            if isinstance(error, pickle.UnpicklingError) and refused:
+                raise UnseenInputError(
+                    f"checkpoint {path}: expected tensors and plain values only, found a "
+                    f"pickled object unseen does not load (it would call {refused.group(1)})"
+                ) from None
+            # torch's first sentence says what broke; the rest is advice for torch users.
+            reason = str(error).split(". ")[0].splitlines()[0] if str(error) else ""
             raise UnseenInputError(f"checkpoint {path}: expected a torch checkpoint, found a "
-                                   f"truncated or corrupt file ({reason})") from None
+                                   f"truncated or corrupt file ({type(error).__name__}"
+                                   f"{': ' + reason if reason else ''})") from None
         if not isinstance(checkpoint, dict):
             raise UnseenInputError(f"checkpoint {path}: expected a dictionary, found "
                                    f"{type(checkpoint).__name__}")

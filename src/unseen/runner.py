@@ -229,10 +229,10 @@ class Runner:
             self.run_dir.create()
             recorded = None
         elif recorded is None and self.run_dir.has_run():
-            self._refuse("holds a run without a fingerprint (made by an older unseen)")
+            self._refuse("a run without a fingerprint (made by an older unseen)")
         elif recorded is not None and recorded.get("fingerprint") != fingerprint:
             changes = differences(recorded.get("document", {}), document) or ["format"]
-            self._refuse(f"holds a run with other settings: {'; '.join(changes)}")
+            self._refuse(f"a run with other settings: {'; '.join(changes)}")
         if recorded is None:
             self.run_dir.write_json(self.run_dir.fingerprint_path,
                                     {"fingerprint": fingerprint, "document": document})
@@ -240,7 +240,7 @@ class Runner:
 
     def _refuse(self, problem: str) -> None:
         raise UnseenInputError(f"run directory {self.run_dir.root}: expected a run with the same "
-                               f"settings or none, found it {problem}; use --out NEW_DIR, or "
+                               f"settings (or none), found {problem}; use --out NEW_DIR, or "
                                "--overwrite to discard the old run")
 
     def resolved_config(self) -> dict[str, Any]:
