@@ -71,6 +71,7 @@ def test_parent_data_root_is_accepted(tmp_path, dataset_dir):
     (["--threads", "0", "methods"], "found '0'"),
     (["predict", "runs/x", "image.png", "--seed", "-5"], "found '-5'"),
     (["train", "eszsl", "--protocol", "bogus"], "invalid choice: 'bogus'"),
+    (["train", "--resume", "runs/x", "--overwrite"], "found --resume, which continues a run"),
 ])
 def test_bad_input_exits_2_with_one_clear_line(argv, fragment, capsys):
     assert main(argv) == 2
@@ -285,3 +286,11 @@ def test_data_info_says_overlap_only_when_there_is_one(tmp_path, overlap, capsys
     else:
         assert "disjoint from test_seen_loc and test_unseen_loc" in line
         assert "overlap" not in line
+
+
+def test_bad_unseen_threads_variable_is_one_clear_line(monkeypatch, capsys):
+    monkeypatch.setenv("UNSEEN_THREADS", "-3")
+    assert main(["methods"]) == 2
+    err = _one_error_line(capsys)
+    assert "environment variable UNSEEN_THREADS: expected a number of threads" in err
+    assert "found '-3'" in err

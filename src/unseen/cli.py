@@ -117,6 +117,9 @@ def command_train(args: argparse.Namespace) -> int:
     from unseen.runner import Runner, RunSpec
 
     if args.resume:
+        if args.overwrite:
+            raise UnseenInputError("option '--overwrite': expected a new run (METHOD --dataset "
+                                   "NAME --out DIR), found --resume, which continues a run")
         args.train_run_dir = args.resume  # for the interrupt hint
         results = Runner.resume(args.resume).run()
         print(format_table(results))
@@ -203,8 +206,12 @@ COMMANDS = {"train": command_train, "eval": command_eval, "data": command_data,
 def _set_threads(threads: int | None) -> None:
     import os
 
-    threads = threads or int(os.environ.get("UNSEEN_THREADS", "0") or 0)
-    if threads > 0:
+    if threads is None and os.environ.get("UNSEEN_THREADS"):
+        try:
+            threads = _threads(os.environ["UNSEEN_THREADS"])
+        except argparse.ArgumentTypeError as error:
+            raise UnseenInputError(f"environment variable UNSEEN_THREADS: {error}") from None
+    if threads is not None:
         import torch
 
         torch.set_num_threads(threads)

@@ -175,6 +175,8 @@ class Runner:
         self._check_partition_option()
         self.run_dir.create()
         fingerprint = self._claim_run_directory()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()  # other ranks read the directory once rank 0 claimed it
         config = {**self.resolved_config(), "fingerprint": fingerprint}  # runs `git rev-parse`
         self.run_dir.write_json(self.run_dir.config_path, config)
         # A run directory that already has rows is being continued: keep them, so that the
