@@ -14,6 +14,12 @@ from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.xlsa17 import write_xlsa17
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Data file hashes (run fingerprints) are cached in the test's own folder."""
+    monkeypatch.setenv("UNSEEN_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture()
 def dataset_dir(tmp_path):
     directory = tmp_path / "SYN"
@@ -55,6 +61,17 @@ def test_parent_data_root_is_accepted(tmp_path, dataset_dir):
     (["train", "eszsl", "--dataset", "animals", "--seed", "0", "1", "--partition", "2"],
      "one partition (>= 0) per seed (2)"),
     (["data", "info", "/nonexistent/dir/x"], "/nonexistent/dir/x"),
+    (["train", "cegzsl", "--dataset", "AWA2", "--set", "epochs=0"],
+     "option '--set epochs=0': expected a positive integer"),
+    (["train", "eszsl", "--dataset", "AWA2", "--set", "epochs=-2"], "epochs=-2"),
+    (["train", "eszsl", "--dataset", "AWA2", "--seed", "0", "-1"],
+     "argument --seed: expected a seed (an integer >= 0), found '-1'"),
+    (["--threads", "-3", "methods"],
+     "argument --threads: expected a number of threads (an integer >= 1), found '-3'"),
+    (["--threads", "0", "methods"], "found '0'"),
+    (["predict", "runs/x", "image.png", "--seed", "-5"], "found '-5'"),
+    (["train", "eszsl", "--protocol", "bogus"], "invalid choice: 'bogus'"),
+    (["train", "--resume", "runs/x", "--overwrite"], "found --resume, which continues a run"),
 ])
 def test_bad_input_exits_2_with_one_clear_line(argv, fragment, capsys):
     assert main(argv) == 2
@@ -148,3 +165,132 @@ def test_bad_data_file_exits_2_and_writes_no_results(tmp_path, dataset_dir, caps
     err = capsys.readouterr().err
     assert fragment in err and filename in err and "Traceback" not in err
     assert not (out / "results.json").exists()
+
+
+def _train(dataset_dir, out, *extra):
+    return main(["train", "eszsl", "--dataset", str(dataset_dir), "--out", str(out),
+                 "--set", "feature_regularisation=1", "semantic_regularisation=1", *extra])
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_rerun_with_other_settings_is_refused_and_overwrite_replaces_it(tmp_path, dataset_dir,
+                                                                         capsys):
+    out = tmp_path / "run"
+    assert _train(dataset_dir, out) == 0
+    capsys.readouterr()
+    assert _train(dataset_dir, out, "--set", "feature_regularisation=1000",
+                  "semantic_regularisation=1000") == 2
+    err = _one_error_line(capsys)
+    assert "hyperparameters.feature_regularisation: [1.0] -> [1000.0]" in err
+    assert "hyperparameters.semantic_regularisation: [1.0] -> [1000.0]" in err
+    assert "use --out NEW_DIR, or --overwrite to discard the old run" in err
+    config = json.loads((out / "config.json").read_text())
+    assert config["hyperparameters"]["feature_regularisation"] == [1.0]  # it does not lie
+    assert _train(dataset_dir, out, "--protocol", "paper") == 2
+    assert "protocol: clean -> paper" in _one_error_line(capsys)
+    assert json.loads((out / "results.json").read_text())["protocol"] == "clean"
+    assert _train(dataset_dir, out, "--protocol", "paper", "--overwrite") == 0
+    assert json.loads((out / "results.json").read_text())["protocol"] == "paper"
+    assert json.loads((out / "config.json").read_text())["protocol"] == "paper"
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_truncated_checkpoint_under_predict_is_one_line_naming_it(tmp_path, dataset_dir, capsys):
+    out = tmp_path / "run"
+    assert _train(dataset_dir, out) == 0
+    checkpoint = out / "checkpoints" / "seed0_final.pt"
+    _truncate(checkpoint)
+    image = tmp_path / "image.png"
+    image.write_bytes(b"not used: the checkpoint is read first")
+    capsys.readouterr()
+    assert main(["predict", str(out), str(image)]) == 2
+    err = _one_error_line(capsys)
+    assert f"checkpoint {checkpoint}: expected a torch checkpoint, found a truncated" in err
+
+
+def test_truncated_checkpoint_under_resume_is_one_line_naming_it(tmp_path, dataset_dir, capsys):
+    out = tmp_path / "run"
+    assert _train(dataset_dir, out) == 0
+    # As if killed during the test phase: the seed is not done, its latest checkpoint is bad.
+    state = json.loads((out / "state.json").read_text())
+    del state["seeds"]["0"]["done"]
+    (out / "state.json").write_text(json.dumps(state))
+    checkpoint = out / "checkpoints" / "seed0_test.pt"
+    _truncate(checkpoint)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out)]) == 2
+    err = _one_error_line(capsys)
+    assert f"checkpoint {checkpoint}: expected a torch checkpoint, found a truncated" in err
+
+
+class _Payload:
+    """Unpickling this would create the marker file: loading must refuse it instead."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_with_a_pickled_object_is_refused_not_run(tmp_path, dataset_dir, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    assert _train(dataset_dir, out) == 0
+    scores = out / "scores" / "seed0.pt"
+    saved = torch.load(scores, weights_only=True)
+    marker = tmp_path / "executed"
+    torch.save({**saved, "gamma": _Payload(marker)}, scores)
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 2
+    err = _one_error_line(capsys)
+    assert f"checkpoint {scores}: expected tensors and plain values only" in err
+    assert not marker.exists()
+
+
+def test_interrupt_hint_names_the_real_run_directory(tmp_path, dataset_dir, capsys, monkeypatch):
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("unseen.runner.Runner.run", interrupted)
+    out = tmp_path / "my run"
+    assert _train(dataset_dir, out) == 130
+    err = capsys.readouterr().err
+    assert f"continue with `unseen train --resume '{out}'`" in err and "RUN_DIR" not in err
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_data_info_says_overlap_only_when_there_is_one(tmp_path, overlap, capsys):
+    import numpy as np
+
+    benchmark = synthetic_benchmark(images_per_class=30)
+    train = benchmark.trainval_idx[:20] + 1  # 1-based, inside trainval
+    val = (benchmark.test_seen_idx[:7] if overlap else benchmark.trainval_idx[20:30]) + 1
+    directory = write_xlsa17(benchmark, tmp_path / "SYN", extra_split_fields={
+        "train_loc": train.reshape(-1, 1).astype(np.float64),
+        "val_loc": val.reshape(-1, 1).astype(np.float64)})
+    assert main(["data", "info", str(directory)]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("ignored fields"))
+    if overlap:
+        assert "overlap the test splits" in line and "val_loc 7 and 0" in line
+    else:
+        assert "disjoint from test_seen_loc and test_unseen_loc" in line
+        assert "overlap" not in line
+
+
+def test_bad_unseen_threads_variable_is_one_clear_line(monkeypatch, capsys):
+    monkeypatch.setenv("UNSEEN_THREADS", "-3")
+    assert main(["methods"]) == 2
+    err = _one_error_line(capsys)
+    assert "environment variable UNSEEN_THREADS: expected a number of threads" in err
+    assert "found '-3'" in err

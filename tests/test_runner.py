@@ -32,7 +32,6 @@ def synthetic_loader(spec: RunSpec, seed_index: int):
 class TinyConfig(MethodConfig):
     epochs: int = 4
     lr: float = 0.5
-    crash_after_epoch: int = -1  # simulates a kill (KeyboardInterrupt) after this epoch
 
 
 class TinyBilinear(GZSLMethod):
@@ -41,6 +40,9 @@ class TinyBilinear(GZSLMethod):
     name = "tiny"
     config_class = TinyConfig
     presets = {"fast": {"epochs": 3}}
+    # Simulates a kill (KeyboardInterrupt) after this epoch; not a setting, so that the killed
+    # run and its resumption have the same fingerprint.
+    crash_after_epoch = -1
 
     def __init__(self, config: TinyConfig, seed: int) -> None:
         super().__init__(config, seed)
@@ -65,7 +67,7 @@ class TinyBilinear(GZSLMethod):
             scores = self.scores(task, torch.as_tensor(task.features[task.eval_idx]))
             monitor.epoch_end(self, EpochReport(epoch, {"last": scores, "half": scores * 0.5},
                                                 losses={"ce": float(loss.detach())}))
-            if epoch == self.config.crash_after_epoch:
+            if epoch == self.crash_after_epoch:
                 raise KeyboardInterrupt
 
     def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None):
@@ -83,6 +85,14 @@ class TinyBilinear(GZSLMethod):
 def tiny_method(monkeypatch):
     monkeypatch.setattr("unseen.runner.get_method", lambda name: TinyBilinear)
     return TinyBilinear
+
+
+def killed(tmp_path, monkeypatch, after_epoch=1, **kwargs):
+    """`run(...)` killed after `after_epoch` of its first phase."""
+    monkeypatch.setattr(TinyBilinear, "crash_after_epoch", after_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, **kwargs)
+    monkeypatch.setattr(TinyBilinear, "crash_after_epoch", -1)
 
 
 def run(tmp_path, protocol="clean", seeds=(0, 1), overrides=None, name="run"):
@@ -127,16 +137,11 @@ def test_paper_protocol_selects_on_test_and_says_so(tmp_path, tiny_method):
     assert results["H"] == pytest.approx(max(float(r["H"]) for r in rows))
 
 
-def test_killed_run_resumes_to_identical_results(tmp_path, tiny_method):
+def test_killed_run_resumes_to_identical_results(tmp_path, tiny_method, monkeypatch):
     reference = run(tmp_path, seeds=(0, 1), name="reference")
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, seeds=(0, 1), overrides={"crash_after_epoch": "1"}, name="killed")
+    killed(tmp_path, monkeypatch, seeds=(0, 1), name="killed")
     killed_dir = tmp_path / "killed"
     assert not (killed_dir / "results.json").exists()
-    # Resume without the crash: the config on disk carries the override, so drop it there.
-    config = json.loads((killed_dir / "config.json").read_text())
-    config["spec"]["overrides"] = {}
-    (killed_dir / "config.json").write_text(json.dumps(config))
     resumed = Runner.resume(killed_dir, load_benchmark=synthetic_loader).run()
     for metric in ("U", "S", "H", "T1", "AUSUC", "gamma"):
         assert resumed[metric] == reference[metric], metric
@@ -187,15 +192,12 @@ def test_validation_folds_train_one_phase_each_and_choose_on_their_mean(tmp_path
         resolve_config(RunSpec(method="tiny", dataset="synthetic", overrides={"val_folds": "0"}))
 
 
-def test_killed_run_with_validation_folds_resumes_to_identical_results(tmp_path, tiny_method):
+def test_killed_run_with_validation_folds_resumes_to_identical_results(tmp_path, tiny_method,
+                                                                         monkeypatch):
     folds = {"val_folds": "2"}
     reference = run(tmp_path, seeds=(0,), overrides=folds, name="reference")
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, seeds=(0,), overrides={**folds, "crash_after_epoch": "1"}, name="killed")
+    killed(tmp_path, monkeypatch, seeds=(0,), overrides=folds, name="killed")
     killed_dir = tmp_path / "killed"
-    config = json.loads((killed_dir / "config.json").read_text())
-    config["spec"]["overrides"] = folds
-    (killed_dir / "config.json").write_text(json.dumps(config))
     resumed = Runner.resume(killed_dir, load_benchmark=synthetic_loader).run()
     for metric in ("U", "S", "H", "T1", "AUSUC", "gamma"):
         assert resumed[metric] == reference[metric], metric
@@ -238,10 +240,10 @@ def test_partitions_are_the_seed_positions_unless_given(tmp_path, tiny_method, m
     with pytest.raises(UnseenInputError, match="seed 5 was run there on partition 3"):
         train([5], [2], "chosen")
     # Nor is a killed seed: its checkpoints belong to the partition it started on.
-    killed = RunSpec(method="tiny", dataset="animals", seeds=[8], partitions=[4],
-                     out=str(tmp_path / "killed"), overrides={"crash_after_epoch": "0"})
+    monkeypatch.setattr(TinyBilinear, "crash_after_epoch", 0)
     with pytest.raises(KeyboardInterrupt):
-        Runner(killed).run()
+        train([8], [4], "killed")
+    monkeypatch.setattr(TinyBilinear, "crash_after_epoch", -1)
     with pytest.raises(UnseenInputError, match="seed 8 was run there on partition 4"):
         train([8], [1], "killed")
 

@@ -7,15 +7,41 @@ what was expected and what was found; no traceback); 1 internal error or diverge
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 from unseen.errors import TrainingDivergedError, UnseenInputError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2, like every other bad input."""
+
+    def error(self, message: str):
+        raise UnseenInputError(f"{message} (see `{self.prog} --help`)")
+
+
+def _count(minimum: int, meaning: str):
+    """An argparse type: an integer >= `minimum`, refused with a message saying so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {meaning} (an integer >= {minimum}), "
+                                             f"found {text!r}")
+        return value
+    return parse
+
+
+_threads = _count(1, "a number of threads")
+_seed = _count(0, "a seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unseen", description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None,
+    parser = _Parser(prog="unseen", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=_threads, default=None,
                         help="CPU threads for torch (default: $UNSEEN_THREADS, else torch's "
                              "choice); 1 is fastest on a CPU shared with other work")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -32,13 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[],
                        metavar="KEY=VALUE",
                        help="override a hyperparameter or run option (repeatable)")
-    train.add_argument("--seed", dest="seeds", type=int, nargs="+", default=None,
+    train.add_argument("--seed", dest="seeds", type=_seed, nargs="+", default=None,
                        help="one or more seeds (default: 0)")
     train.add_argument("--partition", dest="partitions", type=int, nargs="+", default=None,
                        help="embedded data sets: the seen/unseen partition of each seed "
                             "(default: the seed's position, 0 1 2 ...)")
     train.add_argument("--out", help="run directory (default: runs/METHOD-DATASET-PROTOCOL)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
+    train.add_argument("--overwrite", action="store_true",
+                       help="discard what --out holds (a run with other settings) and start anew")
 
     evaluate = commands.add_parser("eval", help="recompute a run's metrics from its saved scores")
     evaluate.add_argument("run_dir")
@@ -60,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="CE-GZSL vs ESZSL on the embedded real benchmark")
     demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--seed", dest="seeds", type=int, nargs="+", default=[0, 1, 2])
+    demo.add_argument("--seed", dest="seeds", type=_seed, nargs="+", default=[0, 1, 2])
 
     commands.add_parser("methods", help="list methods and their presets")
 
@@ -68,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run_dir")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--seed", type=int, default=None, help="which seed's model (default: "
+    predict.add_argument("--seed", type=_seed, default=None, help="which seed's model (default: "
                                                                 "the first)")
     return parser
 
@@ -89,6 +117,10 @@ def command_train(args: argparse.Namespace) -> int:
     from unseen.runner import Runner, RunSpec
 
     if args.resume:
+        if args.overwrite:
+            raise UnseenInputError("option '--overwrite': expected a new run (METHOD --dataset "
+                                   "NAME --out DIR), found --resume, which continues a run")
+        args.train_run_dir = args.resume  # for the interrupt hint
         results = Runner.resume(args.resume).run()
         print(format_table(results))
         return 0
@@ -100,7 +132,8 @@ def command_train(args: argparse.Namespace) -> int:
     spec = RunSpec(method=args.method, dataset=args.dataset, data_root=args.data_root,
                    protocol=args.protocol, preset=args.preset,
                    overrides=parse_overrides(args.overrides), seeds=args.seeds or [0],
-                   partitions=args.partitions, out=out)
+                   partitions=args.partitions, out=out, overwrite=args.overwrite)
+    args.train_run_dir = out  # for the interrupt hint
     results = Runner(spec).run()
     print(format_table(results))
     print(f"run directory: {out}")
@@ -173,17 +206,22 @@ COMMANDS = {"train": command_train, "eval": command_eval, "data": command_data,
 def _set_threads(threads: int | None) -> None:
     import os
 
-    threads = threads or int(os.environ.get("UNSEEN_THREADS", "0") or 0)
-    if threads > 0:
+    if threads is None and os.environ.get("UNSEEN_THREADS"):
+        try:
+            threads = _threads(os.environ["UNSEEN_THREADS"])
+        except argparse.ArgumentTypeError as error:
+            raise UnseenInputError(f"environment variable UNSEEN_THREADS: {error}") from None
+    if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _set_threads(args.threads)
+    args = None
     try:
+        args = build_parser().parse_args(argv)
+        _set_threads(args.threads)
         return COMMANDS[args.command](args)
     except UnseenInputError as error:
         print(f"unseen: error: {error}", file=sys.stderr)
@@ -195,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("unseen: interrupted; continue with `unseen train --resume RUN_DIR`",
-              file=sys.stderr)
+        run_dir = getattr(args, "train_run_dir", None)
+        hint = (f"; continue with `unseen train --resume {shlex.quote(str(run_dir))}`"
+                if run_dir else "")
+        print(f"unseen: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from unseen.errors import UnseenInputError
 from unseen.evaluation import evaluate
 from unseen.results import aggregate_results
@@ -29,7 +27,7 @@ def evaluate_run(run_dir: str | Path, gamma: float | None = None) -> dict[str, A
         path = directory.scores_path(seed)
         if not path.is_file():
             continue
-        saved = torch.load(path, weights_only=False)
+        saved = directory.load_checkpoint(path)
         applied = saved["gamma"] if gamma is None else gamma
         result = evaluate(saved["scores"], saved["labels"], saved["is_seen_class"], gamma=applied)
         row = {**by_seed.get(seed, {"seed": seed}), **result.to_dict(include_curve=False)}

@@ -75,14 +75,12 @@ def format_table(results: dict[str, Any]) -> str:
 
 def write_plots(run_dir, results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     """Seen-unseen curve of the first seed's final test scores, and per-epoch metric curves."""
-    import torch
-
     from unseen.evaluation import seen_unseen_curve
     from unseen.evaluation.plots import plot_seen_unseen_curve, plot_training_curves
 
     first = results["per_seed"][0] if results["per_seed"] else None
     if first is not None and run_dir.scores_path(first["seed"]).is_file():
-        saved = torch.load(run_dir.scores_path(first["seed"]), weights_only=False)
+        saved = run_dir.load_checkpoint(run_dir.scores_path(first["seed"]))
         curve = seen_unseen_curve(saved["scores"], saved["labels"], saved["is_seen_class"])
         plot_seen_unseen_curve(
             curve, run_dir.root / "seen_unseen_curve.png",

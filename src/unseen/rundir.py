@@ -3,6 +3,8 @@
 Layout (a stable contract; scripts read it):
 
     RUN_DIR/
+      fingerprint.json     sha256 of the resolved settings (unseen.fingerprint) and the document
+                           hashed; a run with other settings is refused here (or --overwrite)
       config.json          resolved config: method, dataset, protocol, preset, hyperparameters,
                            preprocessing, seeds, environment (git SHA, torch version)
       state.json           what is finished (for --resume)
@@ -14,6 +16,8 @@ Layout (a stable contract; scripts read it):
       scores/              seed{S}.pt: final test scores, labels and masks (for `unseen eval`)
 
 Every file is written atomically; only the main process of a distributed run writes.
+Checkpoints hold only tensors and plain values, and are loaded with `weights_only=True`: a run
+directory from someone else cannot run code on load.
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from unseen.errors import UnseenInputError
-from unseen.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from unseen.io import atomic_torch_save, atomic_write_json, atomic_write_text, checkpointable
 from unseen.parallel import is_main_process
 
 
@@ -54,10 +61,34 @@ class RunDirectory:
     def exists(self) -> bool:
         return (self.root / "config.json").is_file()
 
+    def has_run(self) -> bool:
+        """Whether anything of a run (settings, progress, results, checkpoints) is here."""
+        return (any((self.root / name).is_file() for name in _RUN_FILES)
+                or any(path.suffix == ".pt" for folder in ("checkpoints", "scores")
+                       for path in (self.root / folder).glob("*")))
+
+    def clear(self) -> None:
+        """Delete a run's contents (`--overwrite`): the layout's files and folders and the
+        plots; anything else in the directory is left alone."""
+        if not is_main_process():
+            return
+        for name in (*_RUN_FILES, *_RUN_FOLDERS):
+            path = self.root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        for path in (*self.root.glob("*.png"), *self.root.glob(".*.tmp")):
+            path.unlink()
+
     # -- paths ----------------------------------------------------------------------------------
     @property
     def config_path(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def fingerprint_path(self) -> Path:
+        return self.root / "fingerprint.json"
 
     @property
     def state_path(self) -> Path:
@@ -98,6 +129,9 @@ class RunDirectory:
     def read_config(self) -> dict[str, Any]:
         return self.read_json(self.config_path)
 
+    def read_fingerprint(self) -> dict[str, Any] | None:
+        return self.read_json(self.fingerprint_path) if self.fingerprint_path.is_file() else None
+
     def read_state(self) -> dict[str, Any]:
         if not self.state_path.is_file():
             return {"seeds": {}}
@@ -106,13 +140,34 @@ class RunDirectory:
     # -- checkpoints ----------------------------------------------------------------------------
     def save_checkpoint(self, path: Path, payload: dict[str, Any]) -> None:
         if is_main_process():
-            atomic_torch_save(path, payload)
+            atomic_torch_save(path, checkpointable(payload))
 
     @staticmethod
     def load_checkpoint(path: Path) -> dict[str, Any]:
+        """Load tensors and plain values only; any other pickled object is refused, not run."""
         import torch
 
-        return torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise UnseenInputError(f"checkpoint {path}: expected a torch checkpoint, found no "
+                                   "such file") from None
+        except Exception as error:  # whatever a damaged file makes the unpickler raise
+            refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+            if isinstance(error, pickle.UnpicklingError) and refused:
+                raise UnseenInputError(
+                    f"checkpoint {path}: expected tensors and plain values only, found a "
+                    f"pickled object unseen does not load (it would call {refused.group(1)})"
+                ) from None
+            # torch's first sentence says what broke; the rest is advice for torch users.
+            reason = str(error).split(". ")[0].splitlines()[0] if str(error) else ""
+            raise UnseenInputError(f"checkpoint {path}: expected a torch checkpoint, found a "
+                                   f"truncated or corrupt file ({type(error).__name__}"
+                                   f"{': ' + reason if reason else ''})") from None
+        if not isinstance(checkpoint, dict):
+            raise UnseenInputError(f"checkpoint {path}: expected a dictionary, found "
+                                   f"{type(checkpoint).__name__}")
+        return checkpoint
 
     # -- metrics ----------------------------------------------------------------------------------
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
@@ -133,6 +188,11 @@ class RunDirectory:
             return []
         with self.metrics_path.open(newline="") as handle:
             return list(csv.DictReader(handle))
+
+
+_RUN_FILES = ("fingerprint.json", "config.json", "state.json", "metrics.csv", "results.json",
+              "report.md")
+_RUN_FOLDERS = ("checkpoints", "scores", "tensorboard")
 
 
 class ScalarLogger:

@@ -36,6 +36,7 @@ from unseen.data.tasks import (
 )
 from unseen.errors import UnseenInputError
 from unseen.evaluation import evaluate
+from unseen.fingerprint import FINGERPRINT_FORMAT, dataset_identity, differences, fingerprint_of
 from unseen.methods.base import GZSLMethod, MethodConfig, seed_everything
 from unseen.methods.registry import get_method
 from unseen.parallel import init_from_env, is_main_process
@@ -64,6 +65,9 @@ class RunSpec:
     # Seen/unseen partition of an embedded data set per seed; None: the seed's position in
     # `seeds` (0, 1, 2, ...), so that `--seed 0 1 2` covers three partitions.
     partitions: list[int] | None = None
+    # Discard an existing run directory's contents (of a run with other settings) first.
+    # Never saved: a resumed run must not wipe itself.
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -71,6 +75,8 @@ class RunSpec:
                                    f"found {self.protocol!r}")
         if not self.seeds:
             raise UnseenInputError("option '--seed': expected at least one seed, found none")
+        if min(self.seeds) < 0:
+            raise UnseenInputError(f"option '--seed': expected seeds >= 0, found {min(self.seeds)}")
         if self.partitions is not None and (len(self.partitions) != len(self.seeds)
                                             or min(self.partitions) < 0):
             raise UnseenInputError(f"option '--partition': expected one partition (>= 0) per "
@@ -152,9 +158,7 @@ class Runner:
         self.method_class, self.config, self.options = resolve_config(spec)
         self.run_dir = RunDirectory(spec.out)
         self._load_benchmark = load_benchmark or _default_loader
-        # A run directory that already has rows is being continued: keep them, so that the
-        # rewritten metrics.csv does not lose the seeds and phases finished earlier.
-        self.rows: list[dict[str, Any]] = [_parse_row(row) for row in self.run_dir.read_metrics()]
+        self.rows: list[dict[str, Any]] = []
         self.scalars = ScalarLogger(self.run_dir.root / "tensorboard")
 
     # -- public ------------------------------------------------------------------------------------
@@ -162,15 +166,22 @@ class Runner:
     def resume(cls, run_dir: str | Path, load_benchmark=None) -> Runner:
         """Continue a killed run from its config.json, state.json and checkpoints."""
         config = RunDirectory(run_dir).read_config()
-        spec = RunSpec(**config["spec"])
+        spec = RunSpec(**{**config["spec"], "overwrite": False})
         spec.out = str(run_dir)
         return cls(spec, load_benchmark)
 
     def run(self) -> dict[str, Any]:
         init_from_env()
+        self._check_partition_option()
         self.run_dir.create()
-        config = self.resolved_config()  # runs `git rev-parse` once
+        fingerprint = self._claim_run_directory()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()  # other ranks read the directory once rank 0 claimed it
+        config = {**self.resolved_config(), "fingerprint": fingerprint}  # runs `git rev-parse`
         self.run_dir.write_json(self.run_dir.config_path, config)
+        # A run directory that already has rows is being continued: keep them, so that the
+        # rewritten metrics.csv does not lose the seeds and phases finished earlier.
+        self.rows = [_parse_row(row) for row in self.run_dir.read_metrics()]
         state = self.run_dir.read_state()
         self._check_partitions(state)
         per_seed = [state["seeds"][str(s)]["result"] for s in self.spec.seeds
@@ -186,9 +197,57 @@ class Runner:
         self.scalars.close()
         return results
 
+    def fingerprint_document(self) -> dict[str, Any]:
+        """What makes two runs the same run: everything but seeds, partitions and --out."""
+        from unseen import __version__
+
+        if self._load_benchmark is _default_loader:
+            data = dataset_identity(self.spec.dataset, self.spec.data_root)
+        else:  # an injected loader (tests, the Python API): its name is its identity
+            loader = self._load_benchmark
+            data = {"kind": "loader", "name": self.spec.dataset,
+                    "loader": f"{loader.__module__}.{loader.__qualname__}"}
+        return {
+            "format": FINGERPRINT_FORMAT,
+            "method": self.method_class.name,
+            "dataset": data,
+            "protocol": self.spec.protocol,
+            "preset": self.spec.preset or _default_preset(self.method_class, self.spec.dataset),
+            "hyperparameters": asdict(self.config),
+            "run_options": asdict(self.options),
+            # The package version, not the git SHA: a commit between a kill and --resume must
+            # not make the run impossible to resume (the SHA is in config.json's environment).
+            "code_version": __version__,
+        }
+
+    def _claim_run_directory(self) -> str:
+        """Refuse a run directory that holds a run with other settings, or discard that run
+        with `overwrite`; then record this run's fingerprint there. Returns the fingerprint."""
+        document = self.fingerprint_document()
+        fingerprint = fingerprint_of(document)
+        recorded = self.run_dir.read_fingerprint()
+        if self.spec.overwrite and (recorded is not None or self.run_dir.has_run()):
+            self.run_dir.clear()
+            self.run_dir.create()
+            recorded = None
+        elif recorded is None and self.run_dir.has_run():
+            self._refuse("a run without a fingerprint (made by an older unseen)")
+        elif recorded is not None and recorded.get("fingerprint") != fingerprint:
+            changes = differences(recorded.get("document", {}), document) or ["format"]
+            self._refuse(f"a run with other settings: {'; '.join(changes)}")
+        if recorded is None:
+            self.run_dir.write_json(self.run_dir.fingerprint_path,
+                                    {"fingerprint": fingerprint, "document": document})
+        return fingerprint
+
+    def _refuse(self, problem: str) -> None:
+        raise UnseenInputError(f"run directory {self.run_dir.root}: expected a run with the same "
+                               f"settings (or none), found {problem}; use --out NEW_DIR, or "
+                               "--overwrite to discard the old run")
+
     def resolved_config(self) -> dict[str, Any]:
         return {
-            "spec": asdict(self.spec),
+            "spec": {**asdict(self.spec), "overwrite": False},
             "method": self.method_class.name,
             "dataset": self.spec.dataset,
             "protocol": self.spec.protocol,
@@ -199,15 +258,18 @@ class Runner:
             "environment": _environment(),
         }
 
-    def _check_partitions(self, state: dict[str, Any]) -> None:
-        """Partitions exist only on the embedded data sets, and a seed's results and checkpoints
-        are reused only for the partition they were made on."""
+    def _check_partition_option(self) -> None:
+        """Partitions exist only on the embedded data sets."""
         from unseen.data.loading import is_embedded
 
         if self.spec.partitions is not None and not is_embedded(self.spec.dataset):
             raise UnseenInputError(f"option '--partition': only the embedded data sets have "
                                    f"partitions; {self.spec.dataset!r} has its fixed proposed "
                                    "split")
+
+    def _check_partitions(self, state: dict[str, Any]) -> None:
+        """A seed's results and checkpoints are reused only for the partition they were made
+        on (partitions, like seeds, are not part of the fingerprint)."""
         for index, seed in enumerate(self.spec.seeds):
             entry = state["seeds"].get(str(seed), {})
             recorded = entry.get("partition", entry.get("result", {}).get("partition"))

@@ -45,8 +45,21 @@ def dataset_info(benchmark: Benchmark) -> str:
                      f"{record.get('mat_version', '?')}, sha256 {record.get('sha256', '?')}")
     if benchmark.source.get("ignored_fields"):
         lines.append(f"ignored fields  {', '.join(benchmark.source['ignored_fields'])} "
-                     "(they overlap test_seen; see `unseen data check`)")
+                     f"({_overlap_of_ignored_fields(benchmark)})")
     return "\n".join(lines)
+
+
+def _overlap_of_ignored_fields(benchmark: Benchmark) -> str:
+    """What train_loc/val_loc share with the test splits, measured (not assumed)."""
+    path = Path(benchmark.source["directory"]) / splits_file(benchmark.side_information)
+    report = leakage_report(path) if path.is_file() else None
+    if report is None:
+        return "not measured: the splits file is gone"
+    if not report.leaks:
+        return "disjoint from test_seen_loc and test_unseen_loc"
+    return (f"they overlap the test splits: train_loc shares {report.train_test_seen} images "
+            f"with test_seen_loc and {report.train_test_unseen} with test_unseen_loc, val_loc "
+            f"{report.val_test_seen} and {report.val_test_unseen}; see `unseen data check`")
 
 
 def check_dataset(directory: str | os.PathLike, name: str | None = None,

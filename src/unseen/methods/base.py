@@ -55,6 +55,11 @@ class MethodConfig:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     replicate_reference_bugs: bool = False
 
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise UnseenInputError(f"option '--set epochs={self.epochs}': expected a positive "
+                                   "integer (at least one epoch)")
+
     def updated(self, values: dict[str, Any]) -> MethodConfig:
         """A copy with `values` applied; unknown keys or bad types raise UnseenInputError."""
         known = {f.name: f for f in fields(self)}
@@ -152,8 +157,9 @@ def capture_rng_state() -> dict[str, Any]:
 
     import numpy as np
 
+    # NumPy's dict form (its key array becomes a tensor in a checkpoint; set_state takes both).
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": np.random.get_state()}
+             "numpy": np.random.get_state(legacy=False)}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

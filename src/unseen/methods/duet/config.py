@@ -58,6 +58,7 @@ class DUETConfig(MethodConfig):
     num_workers: int = 2
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         choices = {"mlm_head": ("auto", "pretrained", "fresh"),
                    "classification_loss": ("probabilities", "logits"),
                    "amp": ("auto", "bf16", "off"),
