@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the seed's position, 0 1 2 ...)")
     train.add_argument("--out", help="run directory (default: runs/METHOD-DATASET-PROTOCOL)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
+    train.add_argument("--quiet", action="store_true",
+                       help="no per-epoch lines or progress bars on stderr (the results table "
+                            "still goes to stdout)")
 
     evaluate = commands.add_parser("eval", help="recompute a run's metrics from its saved scores")
     evaluate.add_argument("run_dir")
@@ -89,8 +92,9 @@ def command_train(args: argparse.Namespace) -> int:
     from unseen.runner import Runner, RunSpec
 
     if args.resume:
-        results = Runner.resume(args.resume).run()
+        results = Runner.resume(args.resume, quiet=args.quiet).run()
         print(format_table(results))
+        print(f"report: {Path(args.resume) / 'report.md'}")
         return 0
     if not args.method or not args.dataset:
         raise UnseenInputError("unseen train: expected METHOD and --dataset NAME (or --resume "
@@ -101,9 +105,9 @@ def command_train(args: argparse.Namespace) -> int:
                    protocol=args.protocol, preset=args.preset,
                    overrides=parse_overrides(args.overrides), seeds=args.seeds or [0],
                    partitions=args.partitions, out=out)
-    results = Runner(spec).run()
+    results = Runner(spec, quiet=args.quiet).run()
     print(format_table(results))
-    print(f"run directory: {out}")
+    print(f"run directory: {out}; report: {Path(out) / 'report.md'}")
     return 0
 
 

@@ -81,3 +81,18 @@ def selected_loss_columns(row: dict[str, Any], loss_keys: Sequence[str] | None) 
     if loss_keys is None:
         return [key for key in row if key.startswith("loss_")]
     return [f"loss_{name}" for name in loss_keys if f"loss_{name}" in row]
+
+
+def seed_line(result: dict[str, Any]) -> str:
+    """`[seed S] test  U u  S s  H h  T1 t  (epoch e, candidate c, stacking gamma g chosen on
+    validation; n s)` for a seed's entry of results.json."""
+    figures = "  ".join(f"{metric} {result[metric] * 100:.1f}" for metric in ("U", "S", "H", "T1")
+                        if isinstance(result.get(metric), (int, float)))
+    selected = result.get("selected", {})
+    choice = f"epoch {selected.get('epoch', -1) + 1}"
+    if selected.get("candidate"):
+        choice += f", candidate {selected['candidate']}"
+    if isinstance(result.get("gamma"), (int, float)):
+        choice += f", stacking gamma {result['gamma']:.3g}"
+    return (f"[seed {result['seed']}] test  {figures}  ({choice} chosen on "
+            f"{selected.get('on', '?')}; {result.get('seconds', 0):.0f} s)")
