@@ -8,6 +8,7 @@ update rules with shorter epochs and narrower networks, so three seeds finish in
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def run_demo(out: str | Path = "runs/demo", seeds: list[int] | None = None,
               *summary_table(all_results), ""]
     for results, run_dir in zip(all_results, run_dirs, strict=True):  # each run's report.md
         config = RunDirectory(run_dir).read_config()
+        links = Path(os.path.relpath(run_dir, out)).as_posix() + "/"
         report.append(report_markdown(config, results, existing_images(run_dir), level=2,
-                                      link_prefix=f"{run_dir.relative_to(out).as_posix()}/"))
+                                      link_prefix=links))
     atomic_write_text(out / "report.md", "\n".join(report) + "\n")
     print(f"report: {out / 'report.md'}")
     return all_results

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from unseen.io import atomic_write_text
+from unseen.methods.base import GZSLMethod
 
 TABLE_METRICS = ("U", "S", "H", "T1", "AUSUC")
 IMAGES = (("seen_unseen_curve.png", "Seen-unseen curve"),
@@ -19,10 +20,12 @@ PAPER_NOTE = ("Paper protocol: epoch and classifier selected on the TEST set (as
               "reference code does); not an honest estimate.")
 
 
-def write_report(run_dir: str | Path, config: dict[str, Any], results: dict[str, Any]) -> Path:
+def write_report(run_dir: str | Path, config: dict[str, Any], results: dict[str, Any],
+                 method_class: type[GZSLMethod] | None = None) -> Path:
     """Write RUN_DIR/report.md (atomically) from config.json's and results.json's documents,
-    linking the plots that exist in RUN_DIR."""
-    text = report_markdown(config, results, existing_images(run_dir))
+    linking the plots that exist in RUN_DIR. `method_class` gives the hyperparameter defaults
+    (default: the registered method named in `config`)."""
+    text = report_markdown(config, results, existing_images(run_dir), method_class)
     return atomic_write_text(Path(run_dir) / "report.md", text)
 
 
@@ -32,7 +35,8 @@ def existing_images(run_dir: str | Path) -> list[str]:
 
 
 def report_markdown(config: dict[str, Any], results: dict[str, Any], images: list[str],
-                    level: int = 1, link_prefix: str = "") -> str:
+                    method_class: type[GZSLMethod] | None = None, level: int = 1,
+                    link_prefix: str = "") -> str:
     """The report as markdown; `level` is the title's heading level, `images` the plot files
     to show (their links prefixed with `link_prefix`, e.g. 'cegzsl/')."""
     title, section = "#" * level, "#" * (level + 1)
@@ -51,7 +55,7 @@ def report_markdown(config: dict[str, Any], results: dict[str, Any], images: lis
         lines += [f"{section} Plots", ""]
         captions = dict(IMAGES)
         lines += [f"![{captions[name]}]({link_prefix}{name})\n" for name in images]
-    lines += [f"{section} Settings", "", *settings_markdown(config)]
+    lines += [f"{section} Settings", "", *settings_markdown(config, method_class)]
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +104,8 @@ def choices_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def settings_markdown(config: dict[str, Any]) -> list[str]:
+def settings_markdown(config: dict[str, Any], method_class: type[GZSLMethod] | None = None
+                      ) -> list[str]:
     """Preset, hyperparameters that differ from the method's defaults (and what set them), run
     options that differ from theirs, seeds, partitions and the code version."""
     spec, environment = config.get("spec", {}), config.get("environment", {})
@@ -116,7 +121,7 @@ def settings_markdown(config: dict[str, Any]) -> list[str]:
              f"- code: {code or 'unknown'}; CUDA: {'yes' if environment.get('cuda') else 'no'}",
              ""]
     lines += ["Hyperparameters that differ from the method's defaults:", ""]
-    changed = _changed_hyperparameters(config)
+    changed = _changed_hyperparameters(config, method_class)
     lines += (["| hyperparameter | value | default | set by |", "|---|---|---|---|"]
               + [f"| {key} | {_code(value)} | {_code(default)} | {origin} |"
                  for key, value, default, origin in changed] if changed else ["none"])
@@ -147,10 +152,12 @@ def _partitions_text(dataset: str, partitions: list[int] | None) -> str:
                              "the seed's position (0, 1, 2, ...)")
 
 
-def _changed_hyperparameters(config: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
-    from unseen.methods.registry import get_method
+def _changed_hyperparameters(config: dict[str, Any], method_class: type[GZSLMethod] | None
+                             ) -> list[tuple[str, Any, Any, str]]:
+    if method_class is None:
+        from unseen.methods.registry import get_method
 
-    method_class = get_method(config["method"])
+        method_class = get_method(config["method"])
     defaults = asdict(method_class.config_class())
     preset = method_class.presets.get(config.get("preset") or "", {})
     overrides = config.get("spec", {}).get("overrides", {})

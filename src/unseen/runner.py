@@ -194,7 +194,7 @@ class Runner:
         """Plots and report.md of the seeds finished so far (main process only)."""
         if is_main_process():
             write_plots(self.run_dir, results, self.rows, self.method_class.loss_keys)
-            write_report(self.run_dir.root, config, results)
+            write_report(self.run_dir.root, config, results, self.method_class)
 
     def resolved_config(self) -> dict[str, Any]:
         return {
