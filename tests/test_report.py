@@ -28,13 +28,13 @@ def test_report_holds_the_results_the_settings_and_existing_plots(xlsa17_dir, tm
     assert f"| {h['mean'] * 100:.1f} ± {h['std'] * 100:.1f} |" in report
     for seed in results["per_seed"]:
         assert _seed_row(seed) + "\n" in report
-        assert f"| {seed['seed']} | {seed['partition']} | 1 | `{seed['selected']['candidate']}` |" \
-            in report
+        choice = f"| {seed['partition']} | 1 | `{seed['selected']['candidate']}` | - | - |"
+        assert f"| {seed['seed']} {choice}" in report  # no separate ZSL classifier
     assert ("| feature_regularisation | `0.1, 1.0` | `0.001, 0.01, 0.1, 1.0, 10.0, 100.0, "
             "1000.0` | --set |") in report
     assert "| val_split_seed | `3` | `0` |" in report
     assert "- seeds: 0, 1;" in report and "- preset: none" in report
-    assert "![Seen-unseen curve](seen_unseen_curve.png)" in report
+    assert "![Seen-unseen curve (first seed, test)](seen_unseen_curve.png)" in report
     # ESZSL has one epoch: no training curves to draw, none referenced.
     assert not (out / "training_curves.png").exists() and "training_curves" not in report
     assert "Unfinished" not in report and "TEST set" not in report
@@ -86,5 +86,5 @@ def test_demo_report_is_made_of_the_run_reports(xlsa17_dir, tmp_path, monkeypatc
     assert f"| eszsl | {results['aggregate']['U']['mean'] * 100:.1f} ± 0.0 |" in report
     assert f"## eszsl on {xlsa17_dir}, clean protocol" in report
     assert f"{h['mean'] * 100:.1f} ± 0.0" in report
-    assert "![Seen-unseen curve](eszsl/seen_unseen_curve.png)" in report
+    assert "![Seen-unseen curve (first seed, test)](eszsl/seen_unseen_curve.png)" in report
     assert (tmp_path / "eszsl" / "report.md").is_file()

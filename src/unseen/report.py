@@ -14,7 +14,7 @@ from unseen.io import atomic_write_text
 from unseen.methods.base import GZSLMethod
 
 TABLE_METRICS = ("U", "S", "H", "T1", "AUSUC")
-IMAGES = (("seen_unseen_curve.png", "Seen-unseen curve"),
+IMAGES = (("seen_unseen_curve.png", "Seen-unseen curve (first seed, test)"),
           ("training_curves.png", "Training curves"))
 PAPER_NOTE = ("Paper protocol: epoch and classifier selected on the TEST set (as the "
               "reference code does); not an honest estimate.")
@@ -96,10 +96,12 @@ def choices_table(results: dict[str, Any]) -> list[str]:
              "| chosen on | seconds |", "|---" * 9 + "|"]
     for seed in results["per_seed"]:
         selected = seed.get("selected", {})
+        zsl = selected.get("zsl_candidate")  # none: T1 came with the GZSL candidate
         cells = [seed["seed"], seed.get("partition", "-"), _epoch(selected.get("epoch")),
-                 _code(selected.get("candidate")), _epoch(selected.get("zsl_epoch")),
-                 _code(selected.get("zsl_candidate")), _number(seed.get("gamma")),
-                 selected.get("on", "-"), _number(seed.get("seconds"))]
+                 _code(selected.get("candidate")),
+                 _epoch(selected.get("zsl_epoch")) if zsl else "-", _code(zsl),
+                 _number(seed.get("gamma")), selected.get("on", "-"),
+                 "-" if seed.get("seconds") is None else f"{seed['seconds']:.1f}"]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines
 
