@@ -23,25 +23,26 @@ def load_benchmark(name: str, data_root: str | None = None, **options):
 
 def train(method: str, dataset: str, *, data_root: str | None = None, protocol: str = "clean",
           preset: str | None = None, overrides: dict | None = None, seeds=(0,),
-          out: str = "runs/latest", partitions=None) -> dict:
+          out: str = "runs/latest", partitions=None, quiet: bool = False) -> dict:
     """Train `method` on `dataset` for each seed; returns the results.json document.
 
     `partitions`: embedded data sets only, one seen/unseen partition per seed (default: the
-    seed's position in `seeds`)."""
+    seed's position in `seeds`). A line per epoch goes to stderr unless `quiet`; the run
+    directory `out` gets results.json, report.md and the plots."""
     from unseen.runner import Runner, RunSpec
 
     spec = RunSpec(method=method, dataset=dataset, data_root=data_root, protocol=protocol,
                    preset=preset, overrides={k: str(v) for k, v in (overrides or {}).items()},
                    seeds=list(seeds), out=str(out),
                    partitions=None if partitions is None else list(partitions))
-    return Runner(spec).run()
+    return Runner(spec, quiet=quiet).run()
 
 
-def resume(run_dir: str) -> dict:
+def resume(run_dir: str, quiet: bool = False) -> dict:
     """Continue a killed run; returns the results.json document."""
     from unseen.runner import Runner
 
-    return Runner.resume(run_dir).run()
+    return Runner.resume(run_dir, quiet=quiet).run()
 
 
 def evaluate_run(run_dir: str, gamma: float | None = None) -> dict:

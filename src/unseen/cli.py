@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
     train.add_argument("--overwrite", action="store_true",
                        help="discard what --out holds (a run with other settings) and start anew")
+    train.add_argument("--quiet", action="store_true",
+                       help="no per-epoch lines or progress bars on stderr (the results table "
+                            "still goes to stdout)")
 
     evaluate = commands.add_parser("eval", help="recompute a run's metrics from its saved scores")
     evaluate.add_argument("run_dir")
@@ -121,8 +124,9 @@ def command_train(args: argparse.Namespace) -> int:
             raise UnseenInputError("option '--overwrite': expected a new run (METHOD --dataset "
                                    "NAME --out DIR), found --resume, which continues a run")
         args.train_run_dir = args.resume  # for the interrupt hint
-        results = Runner.resume(args.resume).run()
+        results = Runner.resume(args.resume, quiet=args.quiet).run()
         print(format_table(results))
+        print(f"report: {Path(args.resume) / 'report.md'}")
         return 0
     if not args.method or not args.dataset:
         raise UnseenInputError("unseen train: expected METHOD and --dataset NAME (or --resume "
@@ -134,9 +138,9 @@ def command_train(args: argparse.Namespace) -> int:
                    overrides=parse_overrides(args.overrides), seeds=args.seeds or [0],
                    partitions=args.partitions, out=out, overwrite=args.overwrite)
     args.train_run_dir = out  # for the interrupt hint
-    results = Runner(spec).run()
+    results = Runner(spec, quiet=args.quiet).run()
     print(format_table(results))
-    print(f"run directory: {out}")
+    print(f"run directory: {out}; report: {Path(out) / 'report.md'}")
     return 0
 
 

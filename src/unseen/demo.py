@@ -8,11 +8,14 @@ update rules with shorter epochs and narrower networks, so three seeds finish in
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from unseen.io import atomic_write_text
+from unseen.report import existing_images, report_markdown, summary_table
 from unseen.results import format_table
+from unseen.rundir import RunDirectory
 from unseen.runner import Runner, RunSpec
 
 DEMO_DATASET = "animals"
@@ -42,7 +45,7 @@ def run_demo(out: str | Path = "runs/demo", seeds: list[int] | None = None,
         torch.set_num_threads(1)
     print("CE-GZSL runs its 'demo' preset: shorter epochs and narrower networks than the "
           "paper, same losses and update rules (full settings: `unseen methods`).")
-    all_results, lines = [], []
+    all_results, lines, run_dirs = [], [], []
     for method, preset in DEMO_METHODS:
         started = time.time()
         spec = RunSpec(method=method, dataset=DEMO_DATASET, protocol="clean", preset=preset,
@@ -51,18 +54,18 @@ def run_demo(out: str | Path = "runs/demo", seeds: list[int] | None = None,
         table = format_table(results)
         print(table + f"\n({time.time() - started:.0f} s; run directory {out / method})\n")
         all_results.append(results)
+        run_dirs.append(Path(spec.out))
         lines.append(table)
     report = ["# unseen demo report", "",
               f"Data set: `{DEMO_DATASET}` (embedded real benchmark). Protocol: clean "
               "(every choice made on a validation split of trainval). Figures in percent, "
               "mean ± std over seeds (one seen/unseen partition per seed).", "",
-              "| method | U | S | H | T1 | AUSUC |", "|---|---|---|---|---|---|"]
-    for results in all_results:
-        agg = results["aggregate"]
-        cells = [f"{agg[m]['mean'] * 100:.1f} ± {agg[m]['std'] * 100:.1f}" if m in agg else "-"
-                 for m in ("U", "S", "H", "T1", "AUSUC")]
-        report.append(f"| {results['method']} | " + " | ".join(cells) + " |")
-    report += ["", "Plots: `*/seen_unseen_curve.png`, `*/training_curves.png`."]
+              *summary_table(all_results), ""]
+    for results, run_dir in zip(all_results, run_dirs, strict=True):  # each run's report.md
+        config = RunDirectory(run_dir).read_config()
+        links = Path(os.path.relpath(run_dir, out)).as_posix() + "/"
+        report.append(report_markdown(config, results, existing_images(run_dir), level=2,
+                                      link_prefix=links))
     atomic_write_text(out / "report.md", "\n".join(report) + "\n")
     print(f"report: {out / 'report.md'}")
     return all_results

@@ -23,6 +23,8 @@ for DUET); `std` is the sample standard deviation over seeds (0 for one seed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,25 +75,32 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_plots(run_dir, results: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    """Seen-unseen curve of the first seed's final test scores, and per-epoch metric curves."""
+def write_plots(run_dir, results: dict[str, Any], rows: list[dict[str, Any]],
+                loss_keys: Sequence[str] | None = None) -> list[Path]:
+    """The seen-unseen curve of the first seed's final test scores, and the per-epoch H and
+    losses of every phase and seed (no training_curves.png when no phase has two epochs);
+    returns the files written. `loss_keys`: the method's losses (None: every loss_* column)."""
+
     from unseen.evaluation import seen_unseen_curve
     from unseen.evaluation.plots import plot_seen_unseen_curve, plot_training_curves
 
+    written = []
     first = results["per_seed"][0] if results["per_seed"] else None
     if first is not None and run_dir.scores_path(first["seed"]).is_file():
         saved = run_dir.load_checkpoint(run_dir.scores_path(first["seed"]))
         curve = seen_unseen_curve(saved["scores"], saved["labels"], saved["is_seen_class"])
-        plot_seen_unseen_curve(
+        written.append(plot_seen_unseen_curve(
             curve, run_dir.root / "seen_unseen_curve.png",
             title=f"{results['method']} on {results['dataset']} ({results['protocol']}), "
                   f"seed {first['seed']}: AUSUC {first['AUSUC'] * 100:.1f}",
-            marker=(first["U"], first["S"]))
-    # One line per phase of the first seed: the candidate column changes every epoch (the best
-    # classifier epoch), so it labels points, not series. A seed whose last phase had finished
-    # when the run was killed logs no new rows on resume, but its earlier rows are kept.
-    first_seed = [row for row in rows if first is not None and row.get("seed") == first["seed"]]
-    if first_seed:
-        plot_training_curves(first_seed, run_dir.root / "training_curves.png",
-                             title=f"{results['method']} on {results['dataset']}, "
-                                   f"seed {first['seed']}", series="phase")
+            marker=(first["U"], first["S"])))
+    seeds = ", ".join(str(seed) for seed in dict.fromkeys(row.get("seed") for row in rows))
+    curves = run_dir.root / "training_curves.png"
+    path = plot_training_curves(rows, curves, loss_keys=loss_keys,
+                                title=f"{results['method']} on {results['dataset']} "
+                                      f"({results['protocol']}), seeds {seeds}") if rows else None
+    if path is None:
+        curves.unlink(missing_ok=True)  # a stale plot of an earlier run would mislead
+    else:
+        written.append(path)
+    return written

@@ -11,7 +11,8 @@ Layout (a stable contract; scripts read it):
       metrics.csv          one row per (seed, phase, epoch): selected candidate and its metrics
       tensorboard/         the same metrics as TensorBoard scalars
       results.json         per-seed and aggregated U, S, H, T1, AUSUC, gamma (see results.py)
-      seen_unseen_curve.png, training_curves.png
+      report.md            settings, results table, choices per seed, plots (after every seed)
+      seen_unseen_curve.png, training_curves.png (the latter only with >= 2 epochs in a phase)
       checkpoints/         seed{S}_{phase}.pt (latest epoch, for resume), seed{S}_final.pt
       scores/              seed{S}.pt: final test scores, labels and masks (for `unseen eval`)
 

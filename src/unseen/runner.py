@@ -40,6 +40,8 @@ from unseen.fingerprint import FINGERPRINT_FORMAT, dataset_identity, differences
 from unseen.methods.base import GZSLMethod, MethodConfig, seed_everything
 from unseen.methods.registry import get_method
 from unseen.parallel import init_from_env, is_main_process
+from unseen.progress import Console, seed_line
+from unseen.report import write_report
 from unseen.results import aggregate_results, write_plots
 from unseen.rundir import RunDirectory, ScalarLogger
 from unseen.selection import Selection, SelectionMonitor, combine_folds
@@ -153,8 +155,9 @@ def _default_preset(method_class: type[GZSLMethod], dataset: str) -> str | None:
 class Runner:
     """Runs (or resumes) one `RunSpec` into its run directory."""
 
-    def __init__(self, spec: RunSpec, load_benchmark=None) -> None:
+    def __init__(self, spec: RunSpec, load_benchmark=None, quiet: bool = False) -> None:
         self.spec = spec
+        self.console = Console(quiet)  # per-epoch lines and bars on stderr
         self.method_class, self.config, self.options = resolve_config(spec)
         self.run_dir = RunDirectory(spec.out)
         self._load_benchmark = load_benchmark or _default_loader
@@ -163,12 +166,12 @@ class Runner:
 
     # -- public ------------------------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, load_benchmark=None) -> Runner:
+    def resume(cls, run_dir: str | Path, load_benchmark=None, quiet: bool = False) -> Runner:
         """Continue a killed run from its config.json, state.json and checkpoints."""
         config = RunDirectory(run_dir).read_config()
         spec = RunSpec(**{**config["spec"], "overwrite": False})
         spec.out = str(run_dir)
-        return cls(spec, load_benchmark)
+        return cls(spec, load_benchmark, quiet)
 
     def run(self) -> dict[str, Any]:
         init_from_env()
@@ -190,10 +193,11 @@ class Runner:
             if state["seeds"].get(str(seed), {}).get("done"):
                 continue
             per_seed.append(self._run_seed(seed_index, seed, state))
+            if len(per_seed) < len(self.spec.seeds):  # a killed run keeps a report
+                self._write_report(config, aggregate_results(config, per_seed))
         results = aggregate_results(config, per_seed)
         self.run_dir.write_json(self.run_dir.results_path, results)
-        if is_main_process():
-            write_plots(self.run_dir, results, self.rows)
+        self._write_report(config, results)
         self.scalars.close()
         return results
 
@@ -244,6 +248,12 @@ class Runner:
         raise UnseenInputError(f"run directory {self.run_dir.root}: expected a run with the same "
                                f"settings (or none), found {problem}; use --out NEW_DIR, or "
                                "--overwrite to discard the old run")
+
+    def _write_report(self, config: dict[str, Any], results: dict[str, Any]) -> None:
+        """Plots and report.md of the seeds finished so far (main process only)."""
+        if is_main_process():
+            write_plots(self.run_dir, results, self.rows, self.method_class.loss_keys)
+            write_report(self.run_dir.root, config, results, self.method_class)
 
     def resolved_config(self) -> dict[str, Any]:
         return {
@@ -312,6 +322,7 @@ class Runner:
             "seed": seed, "partition": self.spec.partition_of(seed_index), **final,
             "selected": selected, "seconds": round(time.time() - started, 2),
         }
+        self.console.print(seed_line(result))
         self._save_final(seed, self._last_method, test_task, scores, result)
         seed_state.update({"done": True, "result": result})
         self._write_state(state)
@@ -349,16 +360,20 @@ class Runner:
         self.rows = [r for r in self.rows if not (r.get("seed") == seed and r.get("phase") == phase
                                                    and r.get("epoch", -1) >= method.start_epoch)]
 
+        print_row = self.console.epoch_printer(seed, phase, config.epochs,
+                                               self.method_class.loss_keys)
+
         def log_row(row: dict[str, Any]) -> None:
             row = {"seed": seed, "phase": phase, **row}
             self.rows.append(row)
             self.run_dir.write_metrics(self.rows)
             self.scalars.log(f"seed{seed}/{phase}", row, row["epoch"])
+            print_row(row)
 
         window = min(self.options.selection_window, int(getattr(config, "epochs", 1)) or 1)
         monitor = SelectionMonitor(task, gamma, checkpoint_path, self.run_dir.save_checkpoint,
                                    log_row, selection, only_candidate, only_zsl_candidate,
-                                   scores=scores, window=window)
+                                   scores=scores, window=window, console=self.console)
         if method.start_epoch < config.epochs:  # else: finished before a kill; scores restored
             method.fit(task, monitor)
         self._last_method = method

@@ -9,19 +9,18 @@ test-set selection, labelled as such in every output).
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError
 from unseen.evaluation import EvaluationResult, evaluate, zsl_accuracy
 from unseen.methods.base import EpochReport, GZSLMethod
+from unseen.progress import Console
 
 
 @dataclass
@@ -64,8 +63,9 @@ class SelectionMonitor:
                  only_candidate: str | None = None, only_zsl_candidate: str | None = None,
                  extra_checkpoint: dict[str, Any] | None = None,
                  scores: dict[str, torch.Tensor | None] | None = None,
-                 window: int = 1) -> None:
+                 window: int = 1, console: Console | None = None) -> None:
         self.task = task
+        self.console = console or Console()
         self.window = window
         self.gamma = gamma
         self.checkpoint_path = checkpoint_path
@@ -88,8 +88,7 @@ class SelectionMonitor:
 
     # -- TrainingMonitor ---------------------------------------------------------------------------
     def progress(self, iterable: Any, description: str, total: int | None = None) -> Any:
-        return tqdm(iterable, desc=description, total=total, leave=False,
-                    disable=not sys.stderr.isatty())
+        return self.console.bar(iterable, description, total)
 
     def epoch_end(self, method: GZSLMethod, report: EpochReport) -> None:
         self._check_finite(report)

@@ -12,15 +12,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from unseen.evaluation.curve import SeenUnseenCurve, ausuc
 from unseen.io import atomic_write
 
 DPI = 100
-METRIC_KEYS = ("H", "U", "S", "T1")
-NON_LOSS_KEYS = {"seed", "phase", "epoch", "candidate", "gamma", "AUSUC", "split", *METRIC_KEYS}
 
 
 def plot_seen_unseen_curve(curve: SeenUnseenCurve, path: str | os.PathLike, title: str,
@@ -49,65 +51,115 @@ def plot_seen_unseen_curve(curve: SeenUnseenCurve, path: str | os.PathLike, titl
 
 
 def plot_training_curves(rows: Sequence[dict[str, Any]], path: str | os.PathLike,
-                         title: str = "training", size: tuple[float, float] = (10.0, 4.0),
-                         series: str = "candidate") -> Path:
-    """Plot metric columns (H, U, S, T1) per value of the `series` column, and losses, against
-    epoch.
+                         title: str = "training", loss_keys: Sequence[str] | None = None
+                         ) -> Path | None:
+    """Write `training_curves_figure(rows, loss_keys, title)` as a PNG; None (and no file)
+    when there is nothing to draw."""
+    figure = training_curves_figure(rows, loss_keys, title)
+    return None if figure is None else _save(figure, path)
 
-    `rows` are the runner's per-epoch CSV rows: keys epoch, candidate, U, S, H, T1, gamma and
-    loss names; values may be numbers or strings (as read back from CSV), empty means missing.
-    Losses are drawn in a second panel, once per epoch, on a log scale when all are positive.
+
+def training_curves_figure(rows: Sequence[dict[str, Any]], loss_keys: Sequence[str] | None = None,
+                           title: str = "training") -> Figure | None:
+    """Small multiples of the per-epoch H and losses: one panel per phase (validation,
+    validation2, ..., test), one axes per quantity, each line the mean over seeds with a
+    min-max band, so that phases are never joined and scales never crush each other.
+
+    `rows` are the runner's metrics rows (seed, phase, 0-based epoch, H, `loss_<name>`...;
+    numbers or CSV strings, empty means missing). `loss_keys` names the losses to draw (None:
+    every `loss_*` column); other columns (counters, U, S, candidates) are not drawn. Phases
+    with fewer than two epochs are left out; None when no phase is left (a one-epoch method).
     """
-    if not rows:
-        raise ValueError("rows: expected at least one per-epoch row, found none")
-    metric_keys = [key for key in METRIC_KEYS if any(_number(row.get(key)) is not None
-                                                      for row in rows)]
-    loss_keys = sorted({key for row in rows for key in row if key not in NON_LOSS_KEYS
-                        and _number(row[key]) is not None})
-    figure = _figure(size)
-    panels = figure.subplots(1, 2 if loss_keys else 1, squeeze=False)[0]
-    groups = list(dict.fromkeys(str(row.get(series, "")) for row in rows))
-    styles = {"H": "-", "U": "--", "S": ":", "T1": "-."}
-    colors = [f"C{i % 10}" for i in range(len(groups))]
-    for group, color in zip(groups, colors, strict=True):
-        mine = [row for row in rows if str(row.get(series, "")) == group]
-        for key in metric_keys:
-            epochs, values = _series(mine, key)
-            name = f"{key} {group}".strip() if len(groups) > 1 else key
-            panels[0].plot(epochs, values, linestyle=styles[key], color=color, label=name)
-    panels[0].set_xlabel("epoch")
-    panels[0].set_ylabel("accuracy")
-    panels[0].set_ylim(0.0, 1.0)
-    panels[0].set_title(title)
-    panels[0].grid(alpha=0.3)
-    if metric_keys:
-        panels[0].legend(fontsize="small")
-    if loss_keys:
-        by_epoch = {_number(row.get("epoch")): row for row in rows}  # losses are per epoch
-        ordered = [by_epoch[epoch] for epoch in sorted(by_epoch, key=_sort_key)]
-        positive = True
-        for key in loss_keys:
-            epochs, values = _series(ordered, key)
-            positive &= all(v > 0 for v in values if not math.isnan(v))
-            panels[1].plot(epochs, values, label=key)
-        if positive:
-            panels[1].set_yscale("log")
-        panels[1].set_xlabel("epoch")
-        panels[1].set_ylabel("loss")
-        panels[1].grid(alpha=0.3)
-        panels[1].legend(fontsize="small")
-    return _save(figure, path)
+    columns = _drawn_columns(rows, loss_keys)
+    panels = {}
+    for phase in dict.fromkeys(str(row.get("phase", "")) for row in rows):
+        mine = [row for row in rows if str(row.get("phase", "")) == phase]
+        epochs = {_number(row.get("epoch")) for row in mine} - {None}
+        if len(epochs) >= 2:
+            panels[phase] = {column: band for column in columns
+                             if (band := _seed_band(mine, column)) is not None}
+    panels = {phase: bands for phase, bands in panels.items() if bands}
+    if not panels:
+        return None
+    width = math.ceil(len(columns) / math.ceil(len(columns) / _MAX_COLUMNS))
+    grid_rows = {phase: math.ceil(len(bands) / width) for phase, bands in panels.items()}
+    figure = _figure((_CELL_SIZE[0] * width,
+                      sum(_CELL_SIZE[1] * n + 0.4 for n in grid_rows.values()) + 0.6))
+    colors = _colors(columns)
+    seeds = len({str(row.get("seed", "")) for row in rows})
+    subfigures = figure.subfigures(len(panels), 1, squeeze=False)[:, 0]
+    for subfigure, (phase, bands) in zip(subfigures, panels.items(), strict=True):
+        subfigure.suptitle(f"phase: {phase}", fontsize="medium", fontweight="bold")
+        grid = subfigure.subplots(grid_rows[phase], width, squeeze=False)
+        cells = list(grid.flat)
+        for axes, (column, (epochs, mean, low, high)) in zip(cells, bands.items(), strict=False):
+            axes.plot(epochs, mean, color=colors[column], linewidth=1.6)
+            if seeds > 1:
+                axes.fill_between(epochs, low, high, color=colors[column], alpha=0.25,
+                                  linewidth=0)
+            axes.set_title(_column_title(column, phase), fontsize="medium")
+            axes.set_xlabel("epoch", fontsize="small")
+            axes.tick_params(labelsize="small")
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.ticklabel_format(axis="y", useOffset=False)
+            axes.grid(alpha=0.3)
+        for axes in cells[len(bands):]:
+            axes.set_visible(False)
+    handles = [Line2D([], [], color="0.3", linewidth=1.6,
+                      label=f"mean over {seeds} seed{'s' if seeds > 1 else ''}")]
+    if seeds > 1:
+        handles.append(Patch(color="0.3", alpha=0.25, label="min-max over seeds"))
+    figure.suptitle(title, fontweight="bold")
+    figure.legend(handles=handles, loc="outside upper right", ncols=len(handles),
+                  fontsize="small", frameon=False)
+    return figure
 
 
-def _series(rows: Sequence[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    pairs = sorted(((_number(row.get("epoch")), _number(row.get(key))) for row in rows
-                    if _number(row.get("epoch")) is not None), key=lambda pair: pair[0])
-    return ([float(epoch) for epoch, _ in pairs],
-            [math.nan if value is None else value for _, value in pairs])
+_MAX_COLUMNS = 5  # axes per row of a phase panel (rows are filled evenly)
+_CELL_SIZE = (3.2, 2.4)  # inches per axes
 
 
-def _sort_key(epoch: float | None) -> float:
-    return -math.inf if epoch is None else epoch
+def _drawn_columns(rows: Sequence[dict[str, Any]], loss_keys: Sequence[str] | None
+                   ) -> list[str]:
+    """H first, then the loss columns in the declared order; only those with a number."""
+    present = list(dict.fromkeys(key for row in rows for key in row
+                                 if _number(row.get(key)) is not None))
+    losses = ([key for key in present if key.startswith("loss_")] if loss_keys is None
+              else [f"loss_{name}" for name in loss_keys if f"loss_{name}" in present])
+    return (["H"] if "H" in present else []) + losses
+
+
+def _seed_band(rows: Sequence[dict[str, Any]], column: str
+               ) -> tuple[list[float], list[float], list[float], list[float]] | None:
+    """(1-based epochs, mean, min, max) of `column` over the seeds of `rows`, per epoch;
+    H in percent."""
+    scale = 100.0 if column == "H" else 1.0
+    by_epoch: dict[float, list[float]] = {}
+    for row in rows:
+        epoch, value = _number(row.get("epoch")), _number(row.get(column))
+        if epoch is not None and value is not None:
+            by_epoch.setdefault(epoch, []).append(value * scale)
+    if not by_epoch:
+        return None
+    epochs = sorted(by_epoch)
+    return ([e + 1 for e in epochs], [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs],
+            [min(by_epoch[e]) for e in epochs], [max(by_epoch[e]) for e in epochs])
+
+
+def _column_title(column: str, phase: str) -> str:
+    if column == "H":
+        return f"{'validation' if phase.startswith('validation') else 'test'} H (%)"
+    return column.removeprefix("loss_")
+
+
+def _colors(columns: Sequence[str]) -> dict[str, Any]:
+    """H in black; losses in distinct colours of a qualitative map (tab10 without its grey,
+    which the legend's band uses; tab20 beyond nine losses)."""
+    losses = [column for column in columns if column != "H"]
+    palette = ([colormaps["tab10"](i) for i in range(10) if i != 7] if len(losses) <= 9
+               else [colormaps["tab20"](i) for i in range(20)])
+    return {"H": "black", **{column: palette[i % len(palette)]
+                             for i, column in enumerate(losses)}}
 
 
 def _number(value: Any) -> float | None:

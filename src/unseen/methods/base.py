@@ -107,6 +107,9 @@ class GZSLMethod(ABC):
     # What the method consumes: "features" (res101-style vectors) or "images".
     input_kind: ClassVar[str] = "features"
     description: ClassVar[str] = ""
+    # Which `EpochReport.losses` are losses (printed each epoch, drawn in training_curves.png);
+    # the others are counters or diagnostics, kept in metrics.csv only. None: all of them.
+    loss_keys: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, config: MethodConfig, seed: int) -> None:
         self.config = config

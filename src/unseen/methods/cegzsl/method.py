@@ -138,6 +138,11 @@ class CEGZSL(GZSLMethod):
     input_kind: ClassVar[str] = "features"
     description: ClassVar[str] = ("CE-GZSL (CVPR 2021): WGAN-GP feature generation with "
                                   "instance- and class-level contrastive embedding")
+    # The terms the reference prints each epoch; critic outputs, the generator's largest
+    # output and the count of SupCon batches without positives stay in metrics.csv only.
+    loss_keys: ClassVar[tuple[str, ...]] = (
+        "critic_loss", "generator_loss", "wasserstein_distance", "gradient_penalty",
+        "real_contrastive", "fake_contrastive", "real_class", "fake_class")
 
     def __init__(self, config: MethodConfig, seed: int) -> None:
         if not isinstance(config, CEGZSLConfig):

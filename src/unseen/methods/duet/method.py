@@ -85,6 +85,7 @@ class DUET(GZSLMethod):
     input_kind = "images"
     description = ("DUET (Chen et al., AAAI 2023): cross-modal semantic grounding of a ViT's "
                    "visual token with attribute texts in BERT; end-to-end on images")
+    loss_keys = ("loss", *LOSS_NAMES)  # mask_batches, contrast_tuples are counters
 
     def __init__(self, config: DUETConfig, seed: int) -> None:
         super().__init__(config, seed)
