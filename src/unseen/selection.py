@@ -42,10 +42,6 @@ class Selection:
     candidate_history: list[dict[str, list[float]]] = field(default_factory=list)
     zsl_history: list[dict[str, float]] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        if self.score < 0 <= self.H:  # a selection saved before `score` existed
-            self.score = self.H
-
 
 class SelectionMonitor:
     """Implements `TrainingMonitor` for the runner: evaluate, select, log, checkpoint.
