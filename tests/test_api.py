@@ -37,7 +37,8 @@ def test_train_accepts_an_in_memory_benchmark_with_typed_overrides(benchmark, tm
                                            "semantic_regularisation": [1.0], "val_folds": 2}
     assert config["hyperparameters"]["feature_regularisation"] == [0.1, 10.0]
     assert config["run_options"]["val_folds"] == 2
-    assert {p.name for p in out.glob("checkpoints/*")} >= {"seed0_validation2.pt", "seed1_validation2.pt"}
+    checkpoints = {p.name for p in out.glob("checkpoints/*")}
+    assert checkpoints >= {"seed0_validation2.pt", "seed1_validation2.pt"}
 
 
 def test_metrics_csv_names_the_regularisation_apart_from_the_stacking_gamma(benchmark, tmp_path):

@@ -13,7 +13,7 @@ from unseen.evaluation.curve import SeenUnseenCurve, ausuc, best_gamma, curve_fr
 from unseen.evaluation.metrics import (
     DEFAULT_CHUNK_SIZE,
     as_tensor,
-    gzsl_accuracy_from_summary,
+    harmonic_mean,
     per_class_accuracy,
     summarise_scores,
     zsl_accuracy_from_summary,
@@ -74,7 +74,8 @@ def evaluate(scores: ArrayLike, labels: ArrayLike, is_seen_class: ArrayLike,
     selected = gamma is None
     if gamma is None:
         gamma = best_gamma(curve)[0]
-    unseen, seen, harmonic = gzsl_accuracy_from_summary(summary, labels, is_seen_class, gamma)
+    unseen, seen = curve.at(gamma)  # the exact curve already holds U and S at every gamma
+    harmonic = harmonic_mean(unseen, seen)
     if zsl_scores is not None and zsl_labels is not None:
         zsl_labels = as_tensor(zsl_labels, "zsl_labels")
         top1 = zsl_accuracy_restricted(zsl_scores, zsl_labels, chunk_size)
