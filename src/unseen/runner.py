@@ -77,11 +77,11 @@ class RunSpec:
         self.seeds = _integer_list("seeds", "--seed", self.seeds,
                                    "a list of non-negative integers")
         if not self.seeds:
-            raise UnseenInputError("option '--seed': expected at least one seed, found none")
+            raise UnseenInputError("seeds (--seed): expected at least one seed, found none")
         repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
         if repeated:
-            raise UnseenInputError(f"option '--seed': expected distinct seeds, found {repeated[0]} "
-                                   "more than once")
+            raise UnseenInputError(f"seeds (--seed): expected distinct seeds, found "
+                                   f"{repeated[0]} more than once")
         if self.partitions is not None:
             self.partitions = _integer_list("partitions", "--partition", self.partitions,
                                             "one partition (>= 0) per seed")
