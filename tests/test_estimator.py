@@ -84,6 +84,11 @@ def test_cegzsl_classifier_matches_unseen_train_with_the_same_settings(benchmark
                       classifier.is_seen_class_, gamma=classifier.gamma_)
     assert (result.U, result.S) == pytest.approx((run["U"], run["S"]), abs=1e-6)
     assert {row["epoch"] for row in classifier.history_} == {0, 1, 2}
+    # The trained method scores with the chosen classifier when none is named.
+    rows = torch.as_tensor(classifier.task_.features[benchmark.test_unseen_idx])
+    assert classifier.method_.selected_candidate == classifier.candidate_
+    assert torch.equal(classifier.method_.scores(classifier.task_, rows),
+                       classifier.method_.scores(classifier.task_, rows, classifier.candidate_))
 
 
 def test_predict_scales_raw_features_like_the_training_rows(eszsl, benchmark):
