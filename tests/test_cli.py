@@ -37,7 +37,7 @@ def test_train_then_eval_round_trip(tmp_path, dataset_dir, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results["method"] == "eszsl" and results["seeds"] == [0, 1]
     assert f"H {results['H'] * 100:5.1f}" in printed
-    assert results["per_seed"][0]["selected"]["candidate"].startswith("gamma=")
+    assert results["per_seed"][0]["selected"]["candidate"].startswith("feature_regularisation=")
     assert main(["eval", str(out)]) == 0
     again = capsys.readouterr().out
     assert f"H {results['H'] * 100:5.1f}" in again

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import make_test_task
+from unseen.errors import UnseenInputError
 from unseen.evaluation import evaluate
 from unseen.methods.eszsl import ESZSL, ESZSLConfig
 
@@ -37,7 +39,8 @@ def test_closed_form_is_a_stationary_point_of_the_objective():
     y = -torch.ones(x.shape[1], seen.numel(), dtype=torch.float64)
     y[torch.arange(x.shape[1]), local] = 1
     s = torch.as_tensor(task.semantics, dtype=torch.float64)[seen].T
-    v = method.weights("gamma=0.5,lambda=2").double().requires_grad_(True)
+    v = method.weights("feature_regularisation=0.5,semantic_regularisation=2").double() \
+        .requires_grad_(True)
     gamma, lam = 0.5, 2.0
     objective = ((x.T @ v @ s - y) ** 2).sum() + gamma * ((v @ s) ** 2).sum() \
         + lam * ((x.T @ v) ** 2).sum() + gamma * lam * (v ** 2).sum()
@@ -62,9 +65,33 @@ def test_fast_candidate_scores_equal_scores_from_the_weights():
         torch.testing.assert_close(scores, method.scores(task, inputs, name), rtol=1e-4, atol=1e-4)
 
 
-def test_state_round_trip_gives_identical_scores():
-    task, method, _ = fitted()
+def test_state_round_trip_gives_identical_scores_and_keeps_the_selected_pair():
+    task, method, monitor = fitted(gammas=(0.1, 10.0), lambdas=(0.01, 1.0))
+    chosen = "feature_regularisation=10,semantic_regularisation=0.01"
+    method.select(chosen)
     clone = ESZSL(method.config, 0)
     clone.load_state_dict(method.state_dict())
     inputs = torch.as_tensor(task.features[task.eval_idx])
+    assert clone.selected_candidate == chosen
     assert torch.equal(clone.scores(task, inputs), method.scores(task, inputs))
+    torch.testing.assert_close(clone.scores(task, inputs),
+                               monitor.reports[0].gzsl_candidates[chosen], rtol=1e-4, atol=1e-4)
+
+
+def test_default_scores_use_the_selected_pair_not_the_first_of_the_grid():
+    task, method, monitor = fitted(gammas=(0.001, 100.0), lambdas=(0.001, 100.0))
+    inputs = torch.as_tensor(task.features[task.eval_idx])
+    candidates = monitor.reports[0].gzsl_candidates
+    first, last = list(candidates)[0], list(candidates)[-1]
+    assert not torch.allclose(candidates[first], candidates[last], rtol=1e-3)
+    with pytest.raises(UnseenInputError, match="no regularisation pair selected"):
+        method.scores(task, inputs)
+    method.select(last)
+    torch.testing.assert_close(method.scores(task, inputs), candidates[last], rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_candidate_names_say_which_regularisation_they_are():
+    _, _, monitor = fitted(gammas=(0.5,), lambdas=(2.0,))
+    assert list(monitor.reports[0].gzsl_candidates) == [
+        "feature_regularisation=0.5,semantic_regularisation=2"]

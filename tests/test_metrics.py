@@ -312,3 +312,30 @@ def test_evaluate_uses_task_conventions():
     labels, is_seen = torch.as_tensor(labels), torch.as_tensor(is_seen)
     n_seen = len(task.eval_seen_idx)
     assert bool(is_seen[labels[:n_seen]].all()) and not bool(is_seen[labels[n_seen:]].any())
+
+
+def test_evaluate_takes_numpy_arrays_as_the_docs_show():
+    """`unseen.evaluation.evaluate(scores, labels, is_seen_class, gamma=None)` with NumPy input
+    (a reversed view included, which torch cannot wrap) equals the tensor evaluation."""
+    import inspect
+
+    parameters = list(inspect.signature(evaluate).parameters.values())
+    assert [p.name for p in parameters[:4]] == ["scores", "labels", "is_seen_class", "gamma"]
+    assert parameters[3].default is None
+    rng = np.random.default_rng(4)
+    scores = rng.normal(size=(60, 7)).astype(np.float32)[:, ::-1]  # negative column stride
+    labels = rng.integers(0, 7, 60)
+    seen = np.array([True, False, True, True, False, True, False])
+    from_numpy = evaluate(scores, labels, seen)
+    from_torch = evaluate(torch.as_tensor(scores.copy()), torch.as_tensor(labels),
+                          torch.as_tensor(seen), gamma=None)
+    assert from_numpy.gamma_selected and from_numpy.to_dict() == from_torch.to_dict()
+    unseen_rows = ~seen[labels]
+    zsl_scores = scores[unseen_rows][:, ~seen]
+    zsl_labels = np.searchsorted(np.flatnonzero(~seen), labels[unseen_rows])
+    with_zsl = evaluate(scores, labels, seen, 0.5, zsl_scores=zsl_scores, zsl_labels=zsl_labels)
+    assert with_zsl.T1 == pytest.approx(zsl_accuracy(scores, labels, seen), abs=1e-12)
+    assert gzsl_accuracy(scores, labels, seen, 0.5) == pytest.approx(
+        (with_zsl.U, with_zsl.S, with_zsl.H))
+    with pytest.raises(ValueError, match="scores: expected a tensor or a numeric array"):
+        evaluate(np.array([["a", "b"]]), labels[:1], seen[:2])

@@ -60,11 +60,6 @@ def test_window_history_survives_a_checkpoint_round_trip():
     assert _select(window=3, selection=restored).epoch == 5
 
 
-def test_selection_saved_before_score_existed_keeps_its_best():
-    old = Selection(epoch=2, candidate="c", H=0.7)
-    assert old.score == 0.7 and old.history_H == []
-
-
 def _fold(h_by_epoch: list[dict[str, float]], gamma: float, t1_by_epoch=None) -> Selection:
     """A finished validation fold with the given per-epoch candidate H (and one gamma)."""
     history = [{name: [h, gamma] for name, h in table.items()} for table in h_by_epoch]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from unseen.data.tasks import (
 from unseen.errors import UnseenInputError
 from unseen.evaluation import evaluate
 from unseen.fingerprint import FINGERPRINT_FORMAT, dataset_identity, differences, fingerprint_of
-from unseen.methods.base import GZSLMethod, MethodConfig, seed_everything
+from unseen.methods.base import GZSLMethod, MethodConfig, coerce_option, seed_everything
 from unseen.methods.registry import get_method
 from unseen.parallel import init_from_env, is_main_process
 from unseen.progress import Console, seed_line
@@ -61,7 +62,8 @@ class RunSpec:
     data_root: str | None = None
     protocol: str = "clean"
     preset: str | None = None
-    overrides: dict[str, str] = field(default_factory=dict)
+    # KEY -> value: CLI strings ("0.1", "1,10,100") or typed Python values (0.1, [1, 10, 100]).
+    overrides: dict[str, Any] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
     out: str = "runs/latest"
     # Seen/unseen partition of an embedded data set per seed; None: the seed's position in
@@ -70,19 +72,33 @@ class RunSpec:
     # Discard an existing run directory's contents (of a run with other settings) first.
     # Never saved: a resumed run must not wipe itself.
     overwrite: bool = False
+    # Set when `dataset` names an in-memory Benchmark (`unseen.train(method, benchmark)`): its
+    # `benchmark_fingerprint`. Such a run resumes only with that same benchmark passed again.
+    dataset_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise UnseenInputError(f"option '--protocol': expected one of {', '.join(PROTOCOLS)}, "
                                    f"found {self.protocol!r}")
+        self.seeds = _integer_list("seeds", "--seed", self.seeds,
+                                   "a list of non-negative integers")
         if not self.seeds:
-            raise UnseenInputError("option '--seed': expected at least one seed, found none")
-        if min(self.seeds) < 0:
-            raise UnseenInputError(f"option '--seed': expected seeds >= 0, found {min(self.seeds)}")
-        if self.partitions is not None and (len(self.partitions) != len(self.seeds)
-                                            or min(self.partitions) < 0):
-            raise UnseenInputError(f"option '--partition': expected one partition (>= 0) per "
-                                   f"seed ({len(self.seeds)}), found {self.partitions}")
+            raise UnseenInputError("seeds (--seed): expected at least one seed, found none")
+        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        if repeated:
+            raise UnseenInputError(f"seeds (--seed): expected distinct seeds, found "
+                                   f"{repeated[0]} more than once")
+        if self.partitions is not None:
+            self.partitions = _integer_list("partitions", "--partition", self.partitions,
+                                            "one partition (>= 0) per seed")
+            if len(self.partitions) != len(self.seeds):
+                raise UnseenInputError(f"option '--partition': expected one partition (>= 0) per "
+                                       f"seed ({len(self.seeds)}), found {self.partitions}")
+        if not isinstance(self.overrides, dict) or not all(isinstance(k, str)
+                                                           for k in self.overrides):
+            raise UnseenInputError(f"overrides: expected a dict of option name -> value, found "
+                                   f"{self.overrides!r}")
+        self.overrides = {key: _plain(value) for key, value in self.overrides.items()}
 
     def partition_of(self, seed_index: int) -> int:
         """The partition that the `seed_index`-th seed trains and tests on."""
@@ -129,20 +145,14 @@ def resolve_config(spec: RunSpec) -> tuple[type[GZSLMethod], MethodConfig, RunOp
     run_values = {k: v for k, v in spec.overrides.items() if k in RUN_OPTION_KEYS}
     method_values = {k: v for k, v in spec.overrides.items() if k not in RUN_OPTION_KEYS}
     config = config.updated(method_values)
-    options = RunOptions()
-    for key, value in run_values.items():
-        current = getattr(options, key)
-        try:
-            converted = float(value) if key == "gamma" or isinstance(current, float) else (
-                int(value) if isinstance(current, int) else value)
-        except ValueError:
-            raise UnseenInputError(f"option '--set {key}={value}': expected a number") from None
-        setattr(options, key, converted)
+    option_types = get_type_hints(RunOptions)
+    options = replace(RunOptions(), **{key: coerce_option(key, value, option_types[key])
+                                       for key, value in run_values.items()})
     _ = options.preprocessing  # validates the preprocessing names early
     for key in ("selection_window", "val_folds"):
         if getattr(options, key) < 1:
-            raise UnseenInputError(f"option '--set {key}={getattr(options, key)}': "
-                                   "expected a positive integer")
+            raise UnseenInputError(f"option '{key}': expected a positive integer, found "
+                                   f"{getattr(options, key)}")
     return method_class, config, options
 
 
@@ -150,6 +160,35 @@ def _default_preset(method_class: type[GZSLMethod], dataset: str) -> str | None:
     """The preset named after the data set, if the method has one (AWA2 -> 'AWA2')."""
     by_lower = {name.lower(): name for name in method_class.presets}
     return by_lower.get(Path(dataset).name.lower())
+
+
+def _integer_list(name: str, flag: str, values: Any, expected: str) -> list[int]:
+    """`values` (any iterable of non-negative integers) as a list. A bare number is refused
+    with the fix, since `seeds=5` could mean seed 5 or five seeds."""
+    expected = f"{name} ({flag}): expected {expected}"
+    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
+        raise UnseenInputError(f"{expected}, found {values!r} (an int); use {name}=[{values}] "
+                               f"or {name}=range({values})")
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise UnseenInputError(f"{expected}, found {values!r} of type {type(values).__name__}")
+    items = list(values)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < 0:
+            raise UnseenInputError(f"{expected}, found {item!r} of type {type(item).__name__} "
+                                   f"in {items}")
+    return [int(item) for item in items]
+
+
+def _plain(value: Any) -> Any:
+    """An override value as JSON can hold it (config.json): NumPy scalars as Python numbers,
+    tuples, ranges and arrays as lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, list, range)):
+        return [_plain(v) for v in value]
+    return value
 
 
 class Runner:
@@ -205,7 +244,10 @@ class Runner:
         """What makes two runs the same run: everything but seeds, partitions and --out."""
         from unseen import __version__
 
-        if self._load_benchmark is _default_loader:
+        if self.spec.dataset_fingerprint is not None:  # an in-memory Benchmark: its content
+            data = {"kind": "benchmark", "name": self.spec.dataset,
+                    "sha256": self.spec.dataset_fingerprint}
+        elif self._load_benchmark is _default_loader:
             data = dataset_identity(self.spec.dataset, self.spec.data_root)
         else:  # an injected loader (tests, the Python API): its name is its identity
             loader = self._load_benchmark
@@ -376,6 +418,9 @@ class Runner:
                                    scores=scores, window=window, console=self.console)
         if method.start_epoch < config.epochs:  # else: finished before a kill; scores restored
             method.fit(task, monitor)
+        chosen = monitor.selection.candidate or only_candidate
+        if chosen:
+            method.select(chosen)
         self._last_method = method
         return monitor.selection, monitor
 
@@ -458,6 +503,11 @@ def _environment() -> dict[str, Any]:
 
 
 def _default_loader(spec: RunSpec, seed_index: int) -> Benchmark:
+    if spec.dataset_fingerprint is not None:
+        raise UnseenInputError(
+            f"run directory {spec.out}: trained on the in-memory benchmark {spec.dataset!r} "
+            f"(fingerprint {spec.dataset_fingerprint[:12]}), found none to load; pass it again: "
+            "unseen.resume(run_dir, benchmark=...)")
     from unseen.data.loading import load_dataset
 
     return load_dataset(spec.dataset, spec.data_root, partition=spec.partition_of(seed_index))

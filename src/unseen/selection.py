@@ -41,10 +41,6 @@ class Selection:
     candidate_history: list[dict[str, list[float]]] = field(default_factory=list)
     zsl_history: list[dict[str, float]] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        if self.score < 0 <= self.H:  # a selection saved before `score` existed
-            self.score = self.H
-
 
 class SelectionMonitor:
     """Implements `TrainingMonitor` for the runner: evaluate, select, log, checkpoint.
@@ -61,7 +57,6 @@ class SelectionMonitor:
     def __init__(self, task: GZSLTask, gamma: float | None, checkpoint_path: Path | None,
                  save_checkpoint, log_row, selection: Selection | None = None,
                  only_candidate: str | None = None, only_zsl_candidate: str | None = None,
-                 extra_checkpoint: dict[str, Any] | None = None,
                  scores: dict[str, torch.Tensor | None] | None = None,
                  window: int = 1, console: Console | None = None) -> None:
         self.task = task
@@ -74,7 +69,6 @@ class SelectionMonitor:
         self.selection = selection or Selection()
         self.only_candidate = only_candidate
         self.only_zsl_candidate = only_zsl_candidate
-        self.extra_checkpoint = extra_checkpoint or {}
         self.labels = torch.as_tensor(task.labels_of(task.eval_idx))
         self.is_seen = torch.as_tensor(task.is_seen_class)
         # Score matrices kept for the final evaluation and `unseen eval`: those of the selected
@@ -122,7 +116,7 @@ class SelectionMonitor:
         if self.checkpoint_path is not None:
             self.save_checkpoint(self.checkpoint_path, {
                 "method_state": method.state_dict(), "selection": self.selection.__dict__,
-                "scores": self.scores, "epoch": report.epoch, **self.extra_checkpoint})
+                "scores": self.scores, "epoch": report.epoch})
 
     # -- helpers ---------------------------------------------------------------------------------
     def evaluate_candidate(self, scores: torch.Tensor, gamma: float | None) -> EvaluationResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,3 +111,16 @@ class Benchmark:
             "test_seen": int(self.test_seen_idx.size),
             "test_unseen": int(self.test_unseen_idx.size),
         }
+
+
+def benchmark_fingerprint(benchmark: Benchmark) -> str:
+    """SHA-256 (hex) of what a run learns from and is scored on: the features, labels and
+    semantics (dtype, shape and bytes) and the three split index arrays. Equal arrays give
+    equal fingerprints whatever the name or source; one changed value changes it."""
+    digest = hashlib.sha256()
+    for name in ("features", "labels", "semantics", "trainval_idx", "test_seen_idx",
+                 "test_unseen_idx"):
+        array = np.ascontiguousarray(getattr(benchmark, name))
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()

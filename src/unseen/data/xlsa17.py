@@ -298,7 +298,7 @@ def load_xlsa17(directory: str | os.PathLike, name: str | None = None,
                 side_information: str = "att") -> Benchmark:
     """Load `directory/res101.mat` + `directory/{att,sent}_splits.mat` as a 0-based `Benchmark`.
 
-    `train_loc`/`val_loc` are ignored on purpose (see `load_reference_validation`).
+    `train_loc`/`val_loc` are ignored on purpose (see `leakage_report`).
     """
     directory = Path(directory)
     problems, parsed, res, splits = _run_checks(directory, side_information, collect=False)
@@ -445,19 +445,3 @@ def leakage_report(att_splits: str | os.PathLike | dict) -> LeakageReport | None
         train_test_seen=shared(train, test_seen), val_test_seen=shared(val, test_seen),
         train_test_unseen=shared(train, test_unseen), val_test_unseen=shared(val, test_unseen),
         outside_trainval=int(np.setdiff1d(np.union1d(train, val), trainval).size))
-
-
-def load_reference_validation(directory: str | os.PathLike,
-                              side_information: str = "att") -> dict[str, np.ndarray]:
-    """The v1 `train_loc`/`val_loc` fields as 0-based indices: {"train_idx", "val_idx"}.
-
-    Only for reproducing reference code that uses them. `load_xlsa17` never reads them,
-    because in the v1 `att_splits.mat` they are not a partition of `trainval_loc`: they
-    overlap `test_seen_loc` (AWA2: 4031 train and 1851 val images are test_seen images), so
-    selecting anything on them selects on the test set. Use `make_validation_task` instead,
-    and `leakage_report` to measure the overlap.
-    """
-    path = Path(directory) / splits_file(side_information)
-    splits = load_mat(path)
-    return {"train_idx": _loc(splits, "train_loc", str(path)) - 1,
-            "val_idx": _loc(splits, "val_loc", str(path)) - 1}

@@ -2,8 +2,9 @@
 
 Conventions (Xian et al. 2018; Chao et al. 2016):
 - `scores` [N, K] over a task's classes, higher is more likely; `labels` [N] are positions
-  0..K-1; `is_seen_class` [K] is bool (labels and mask may also be numpy arrays). A row is a
-  *seen sample* iff its label is a seen class.
+  0..K-1; `is_seen_class` [K] is bool. Each may be a torch tensor, a NumPy array or a list
+  (converted once, without a copy where possible). A row is a *seen sample* iff its label is a
+  seen class.
 - Calibrated stacking predicts argmax_k [scores[:, k] - gamma * is_seen_class[k]], with the
   first maximal column winning ties (as `torch.argmax`).
 - Per-class mean accuracy is the mean over the target classes of (#correct / #samples) per
@@ -23,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 DEFAULT_CHUNK_SIZE = 4096  # rows per chunk: 4096 x 1000 float32 is 16 MB of extra copies
@@ -63,6 +65,19 @@ class ScoreSummary:
                            torch.where(gap < gamma, self.unseen_index, tie))
 
 
+def as_tensor(values: Any, name: str) -> torch.Tensor:
+    """`values` (tensor, NumPy array or nested list) as a tensor; shares memory where it can."""
+    if isinstance(values, torch.Tensor):
+        return values
+    try:
+        if isinstance(values, np.ndarray):
+            values = np.ascontiguousarray(values)  # torch refuses negative strides
+        return torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name}: expected a tensor or a numeric array, found "
+                         f"{type(values).__name__}") from None
+
+
 def summarise_scores(scores: torch.Tensor, is_seen_class: torch.Tensor,
                      chunk_size: int = DEFAULT_CHUNK_SIZE) -> ScoreSummary:
     """Reduce `scores` [N, K] to a `ScoreSummary`, `chunk_size` rows at a time.
@@ -71,6 +86,7 @@ def summarise_scores(scores: torch.Tensor, is_seen_class: torch.Tensor,
     reused for every chunk (fresh temporaries per chunk fragment the CPU heap). The reduction
     runs on the scores' device; the result lives on the CPU.
     """
+    scores = as_tensor(scores, "scores")
     if scores.ndim != 2:
         raise ValueError(f"scores: expected a 2-D tensor [N, K], found shape {tuple(scores.shape)}")
     if chunk_size < 1:
@@ -176,6 +192,7 @@ def zsl_accuracy_from_summary(summary: ScoreSummary, labels: torch.Tensor,
 def zsl_accuracy_restricted(zsl_scores: torch.Tensor, zsl_labels: torch.Tensor,
                             chunk_size: int = DEFAULT_CHUNK_SIZE) -> float:
     """T1 from a separate ZSL score matrix [n_unseen, K_u] with labels in 0..K_u-1."""
+    zsl_scores = as_tensor(zsl_scores, "zsl_scores")
     if zsl_scores.ndim != 2:
         raise ValueError(f"zsl_scores: expected a 2-D tensor [n, K_u], found shape "
                          f"{tuple(zsl_scores.shape)}")
@@ -200,7 +217,7 @@ def _nanmean(values: torch.Tensor) -> float:
 
 
 def _seen_mask(is_seen_class: torch.Tensor, num_classes: int) -> torch.Tensor:
-    mask = torch.as_tensor(is_seen_class).flatten()
+    mask = as_tensor(is_seen_class, "is_seen_class").flatten()
     if mask.dtype != torch.bool or mask.numel() != num_classes:
         raise ValueError(f"is_seen_class: expected a bool tensor of length {num_classes}, "
                          f"found {mask.dtype} of length {mask.numel()}")
@@ -209,7 +226,7 @@ def _seen_mask(is_seen_class: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def _check_labels(labels: Any, num_classes: int, num_rows: int | None = None) -> torch.Tensor:
     """Labels as a flat int64 CPU tensor (from a tensor or array of integers), range-checked."""
-    labels = torch.as_tensor(labels).flatten().cpu()
+    labels = as_tensor(labels, "labels").flatten().cpu()
     if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
         raise ValueError(f"labels: expected integer class positions, found {labels.dtype}")
     labels = labels.long()

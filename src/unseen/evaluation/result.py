@@ -6,17 +6,21 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from unseen.evaluation.curve import SeenUnseenCurve, ausuc, best_gamma, curve_from_summary
 from unseen.evaluation.metrics import (
     DEFAULT_CHUNK_SIZE,
-    gzsl_accuracy_from_summary,
+    as_tensor,
+    harmonic_mean,
     per_class_accuracy,
     summarise_scores,
     zsl_accuracy_from_summary,
     zsl_accuracy_restricted,
 )
+
+ArrayLike = torch.Tensor | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,20 @@ class EvaluationResult:
         return out
 
 
-def evaluate(scores: torch.Tensor, labels: torch.Tensor, is_seen_class: torch.Tensor,
-             gamma: float | None, zsl_scores: torch.Tensor | None = None,
-             zsl_labels: torch.Tensor | None = None,
+def evaluate(scores: ArrayLike, labels: ArrayLike, is_seen_class: ArrayLike,
+             gamma: float | None = None, zsl_scores: ArrayLike | None = None,
+             zsl_labels: ArrayLike | None = None,
              chunk_size: int = DEFAULT_CHUNK_SIZE) -> EvaluationResult:
-    """Evaluate GZSL `scores` [N, K] (labels are positions 0..K-1).
+    """Evaluate GZSL `scores` [N, K]: `labels` [N] are positions 0..K-1, `is_seen_class` [K]
+    bool; each a torch tensor or a NumPy array.
 
     `gamma=None` chooses the calibrated-stacking gamma that maximises H on these scores (use it
     on a validation split, then pass the chosen float on the test split). T1 comes from
     `zsl_scores` [n_unseen, K_u] with `zsl_labels` in 0..K_u-1 when given, else from `scores`
     restricted to the unseen samples and columns. The scores are read once, in chunks of rows.
     """
+    scores, labels = as_tensor(scores, "scores"), as_tensor(labels, "labels")
+    is_seen_class = as_tensor(is_seen_class, "is_seen_class")
     if (zsl_scores is None) != (zsl_labels is None):
         raise ValueError("zsl_scores and zsl_labels: expected both or neither, found one")
     summary = summarise_scores(scores, is_seen_class, chunk_size)
@@ -67,8 +74,10 @@ def evaluate(scores: torch.Tensor, labels: torch.Tensor, is_seen_class: torch.Te
     selected = gamma is None
     if gamma is None:
         gamma = best_gamma(curve)[0]
-    unseen, seen, harmonic = gzsl_accuracy_from_summary(summary, labels, is_seen_class, gamma)
+    unseen, seen = curve.at(gamma)  # the exact curve already holds U and S at every gamma
+    harmonic = harmonic_mean(unseen, seen)
     if zsl_scores is not None and zsl_labels is not None:
+        zsl_labels = as_tensor(zsl_labels, "zsl_labels")
         top1 = zsl_accuracy_restricted(zsl_scores, zsl_labels, chunk_size)
     else:
         top1 = zsl_accuracy_from_summary(summary, labels, is_seen_class)

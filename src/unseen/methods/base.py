@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar, Protocol
+from types import UnionType
+from typing import Any, ClassVar, Protocol, Union, get_args, get_origin, get_type_hints
 
+import numpy as np
 import torch
 
 from unseen.data.tasks import GZSLTask
@@ -61,40 +63,86 @@ class MethodConfig:
                                    "integer (at least one epoch)")
 
     def updated(self, values: dict[str, Any]) -> MethodConfig:
-        """A copy with `values` applied; unknown keys or bad types raise UnseenInputError."""
-        known = {f.name: f for f in fields(self)}
+        """A copy with `values` applied: CLI strings ("0.1", "true", "1,10,100") or typed Python
+        values (0.1, True, [1, 10, 100]); unknown keys or bad types raise UnseenInputError."""
+        known = {f.name for f in fields(self)}
+        types = get_type_hints(type(self))
         converted = {}
         for key, value in values.items():
             if key not in known:
                 raise UnseenInputError(
-                    f"option '--set {key}': unknown for {type(self).__name__}; known keys: "
+                    f"option '{key}': unknown for {type(self).__name__}; known keys: "
                     f"{', '.join(sorted(known))}")
-            converted[key] = _coerce(key, value, getattr(self, key))
+            converted[key] = coerce_option(key, value, types[key])
         return replace(self, **converted)
 
 
-def _coerce(key: str, value: Any, current: Any) -> Any:
-    if not isinstance(value, str) or isinstance(current, str) or current is None:
-        return value
+def coerce_option(key: str, value: Any, expected: Any) -> Any:
+    """`value` as the declared type `expected` (bool, int, float, str, tuple[T, ...], or one of
+    them | None). Strings are parsed as the CLI's `--set` gives them; typed values are checked.
+    A single number for a tuple field is a one-element grid."""
+    target = expected
+    if get_origin(expected) in (Union, UnionType):  # `T | None`: an optional field
+        if value is None:
+            return None
+        (target,) = (t for t in get_args(expected) if t is not type(None))
+    if get_origin(target) is tuple:
+        item_type = get_args(target)[0]
+        if isinstance(value, str):
+            items: Any = [part.strip() for part in value.split(",")]
+        elif isinstance(value, (list, tuple, range, np.ndarray)):
+            items = list(value.tolist() if isinstance(value, np.ndarray) else value)
+        else:
+            items = [value]
+        if not items:
+            raise _type_error(key, f"a non-empty list of {item_type.__name__}s", value)
+        try:
+            return tuple(_scalar(item, item_type) for item in items)
+        except (TypeError, ValueError):
+            raise _type_error(key, f"a list of {item_type.__name__}s", value) from None
     try:
-        if isinstance(current, bool):
-            if value.lower() in ("true", "1", "yes", "on"):
+        return _scalar(value, target)
+    except (TypeError, ValueError):
+        raise _type_error(key, _TYPE_WORDS.get(target, target.__name__), value) from None
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _scalar(value: Any, target: type) -> Any:
+    """One value as `target`: strings parsed, numbers checked (no silent truncation)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str):
+        if target is str:
+            return value
+        if target is bool:
+            lowered = value.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
                 return True
-            if value.lower() in ("false", "0", "no", "off"):
+            if lowered in ("false", "0", "no", "off"):
                 return False
             raise ValueError(value)
-        if isinstance(current, int):
+        return target(value.strip())
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+    elif target is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(current, float):
+    elif target is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        if isinstance(current, (tuple, list)):
-            if not current:
-                return value
-            return type(current)(type(current[0])(v) for v in value.split(","))
-    except ValueError:
-        raise UnseenInputError(f"option '--set {key}={value}': expected a "
-                               f"{type(current).__name__}, found {value!r}") from None
-    return value
+    elif isinstance(value, target):
+        return value
+    raise TypeError(value)
+
+
+def _type_error(key: str, expected: str, value: Any) -> UnseenInputError:
+    return UnseenInputError(f"option '{key}': expected {expected}, found {value!r} "
+                            f"(a {type(value).__name__})")
 
 
 class GZSLMethod(ABC):
@@ -115,6 +163,12 @@ class GZSLMethod(ABC):
         self.config = config
         self.seed = seed
         self.start_epoch = 0  # > 0 after load_state_dict of a checkpoint
+        self.selected_candidate: str | None = None  # set by `select`
+
+    def select(self, candidate: str) -> None:
+        """Record the GZSL candidate that the protocol chose (the runner and `GZSLClassifier`
+        call it after training); `scores` uses it when no candidate is named."""
+        self.selected_candidate = candidate
 
     @property
     def device(self) -> torch.device:
@@ -130,7 +184,7 @@ class GZSLMethod(ABC):
         """Score matrix [n, K] over `task.classes` for new inputs: preprocessed features
         [n, D] (feature methods, already scaled like `task.features`) or pixel tensors
         [n, 3, H, W] (image methods). `candidate` names one of the last epoch's GZSL
-        candidates; None means the method's default (its last classifier)."""
+        candidates; None means the selected one (`select`), else the method's default."""
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
@@ -158,8 +212,6 @@ def capture_rng_state() -> dict[str, Any]:
     """The global RNG states, so that a resumed run draws the same numbers."""
     import random
 
-    import numpy as np
-
     # NumPy's dict form (its key array becomes a tensor in a checkpoint; set_state takes both).
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": np.random.get_state(legacy=False)}
@@ -171,8 +223,6 @@ def capture_rng_state() -> dict[str, Any]:
 def restore_rng_state(state: dict[str, Any]) -> None:
     import random
 
-    import numpy as np
-
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
@@ -182,8 +232,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 def seed_everything(seed: int) -> None:
     import random
-
-    import numpy as np
 
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -3,10 +3,13 @@
 Closed form: with X [D, n] training features, Y [n, z] in {-1, 1} (1 for the true class) and
 S [A, z] the seen-class semantics,
 
-    V = (X Xᵀ + γ I)⁻¹ X Y Sᵀ (S Sᵀ + λ I)⁻¹,      score(x, c) = xᵀ V s_c.
+    V = (X Xᵀ + γ I)⁻¹ X Y Sᵀ (S Sᵀ + λ I)⁻¹,      score(x, c) = xᵀ V s_c,
 
-There is no training loop: one "epoch" evaluates every (γ, λ) pair of the grid, and the runner
-selects the pair like any other candidate (on validation under the clean protocol).
+with γ the feature regularisation and λ the semantic regularisation (the paper's names; not
+the calibrated-stacking gamma). There is no training loop: one "epoch" evaluates every (γ, λ)
+pair of the grid as a candidate named "feature_regularisation=γ,semantic_regularisation=λ",
+and the runner selects the pair like any other candidate (on validation under the clean
+protocol) and records it with `select`, so that `scores` uses it by default.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import torch
 
 from unseen.data.tasks import GZSLTask
+from unseen.errors import UnseenInputError
 from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor
 
 
@@ -37,7 +41,7 @@ class ESZSL(GZSLMethod):
 
     def __init__(self, config: ESZSLConfig, seed: int) -> None:
         super().__init__(config, seed)
-        # Eigen-factors of the two Gram matrices: every (gamma, lambda) candidate is then a
+        # Eigen-factors of the two Gram matrices: every (γ, λ) candidate is then a
         # diagonal rescaling, so the whole grid costs two eigendecompositions.
         self.factors: dict[str, torch.Tensor] = {}
 
@@ -62,37 +66,51 @@ class ESZSL(GZSLMethod):
         eval_x = torch.as_tensor(task.features[task.eval_idx], device=device, dtype=dtype)
         projected_x = eval_x @ basis_x
         projected_s = basis_s.T @ semantics[torch.as_tensor(task.classes, device=device)].T
-        candidates = {name: (projected_x @ (self._scaled_middle(g, lam) @ projected_s)).float()
-                      .cpu() for name, g, lam in self._grid()}
+        candidates = {name: (projected_x @ (self._scaled_middle(feature, semantic) @ projected_s))
+                      .float().cpu() for name, feature, semantic in self._grid()}
         self.start_epoch = 1
         monitor.epoch_end(self, EpochReport(epoch=0, gzsl_candidates=candidates))
 
     def _grid(self) -> list[tuple[str, float, float]]:
-        return [(f"gamma={g:g},lambda={lam:g}", g, lam)
-                for g in self.config.feature_regularisation
-                for lam in self.config.semantic_regularisation]
+        """(candidate name, feature regularisation, semantic regularisation) of every pair."""
+        return [(f"feature_regularisation={feature:g},semantic_regularisation={semantic:g}",
+                 feature, semantic)
+                for feature in self.config.feature_regularisation
+                for semantic in self.config.semantic_regularisation]
 
-    def _scaled_middle(self, gamma: float, lam: float) -> torch.Tensor:
+    def _scaled_middle(self, feature_reg: float, semantic_reg: float) -> torch.Tensor:
         f = self.factors
-        return f["middle"] / (f["eig_x"] + gamma)[:, None] / (f["eig_s"] + lam)[None, :]
+        return (f["middle"] / (f["eig_x"] + feature_reg)[:, None]
+                / (f["eig_s"] + semantic_reg)[None, :])
 
     def weights(self, candidate: str | None = None) -> torch.Tensor:
-        """V [D, A] of one candidate (the first of the grid by default)."""
-        grid = {name: (g, lam) for name, g, lam in self._grid()}
-        gamma, lam = grid[candidate] if candidate else next(iter(grid.values()))
+        """V [D, A] of one candidate: the named pair, else the selected one (`select`), else the
+        only pair of a one-pair grid."""
+        if not self.factors:
+            raise UnseenInputError("ESZSL: expected a fitted model (fit or load_state_dict), "
+                                   "found none")
+        grid = {name: (feature, semantic) for name, feature, semantic in self._grid()}
+        name = candidate or self.selected_candidate
+        if name is None and len(grid) == 1:
+            name = next(iter(grid))
+        if name not in grid:
+            raise UnseenInputError(
+                f"ESZSL candidate: expected one of {', '.join(grid)}, found "
+                f"{name if name is not None else 'none (no regularisation pair selected)'}")
         f = self.factors
-        return f["basis_x"] @ self._scaled_middle(gamma, lam) @ f["basis_s"].T
+        return f["basis_x"] @ self._scaled_middle(*grid[name]) @ f["basis_s"].T
 
     def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None
                ) -> torch.Tensor:
         weights = self.weights(candidate).float().cpu()
         class_semantics = torch.as_tensor(task.semantics[task.classes]).T  # [A, K]
-        return inputs.float().cpu() @ weights @ class_semantics
+        return torch.as_tensor(inputs).float().cpu() @ weights @ class_semantics
 
     def state_dict(self) -> dict[str, Any]:
         return {"factors": {k: v.cpu() for k, v in self.factors.items()},
-                "start_epoch": self.start_epoch}
+                "start_epoch": self.start_epoch, "selected_candidate": self.selected_candidate}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.factors = state["factors"]
         self.start_epoch = state["start_epoch"]
+        self.selected_candidate = state["selected_candidate"]

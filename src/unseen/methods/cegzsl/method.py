@@ -410,8 +410,9 @@ class CEGZSL(GZSLMethod):
     def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None
                ) -> torch.Tensor:
         """Log-probabilities [n, K] over `task.classes` from the named candidate's classifier
-        (of the last evaluation); ZSL candidates give -inf on the seen columns."""
-        name = candidate or self.default_candidate
+        (of the last evaluation; default: the selected one, else the last classifier epoch);
+        ZSL candidates give -inf on the seen columns."""
+        name = candidate or self.selected_candidate or self.default_candidate
         if self.embedding is None or name not in self.classifiers:
             known = ", ".join(self.classifiers) or "none (the method is not trained)"
             raise UnseenInputError(f"CE-GZSL candidate '{name}': unknown; available: {known}")
