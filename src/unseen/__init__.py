@@ -11,7 +11,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_benchmark", "train", "resume", "evaluate_run"]
+__all__ = ["__version__", "load_benchmark", "train", "resume", "evaluate_run", "GZSLModel"]
+
+
+def __getattr__(name: str):
+    if name == "GZSLModel":  # lazily: `import unseen` stays light
+        from unseen.export import GZSLModel
+
+        return GZSLModel
+    raise AttributeError(f"module 'unseen' has no attribute {name!r}")
 
 
 def load_benchmark(name: str, data_root: str | None = None, **options):
