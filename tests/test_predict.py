@@ -48,7 +48,7 @@ def test_predict_scores_new_image_files_with_the_runs_backbone(trained_run, monk
     unseen_names = {benchmark.class_names[c] for c in benchmark.unseen_classes}
     flags = {e["class"]: e["seen"] for p in predictions for e in p["top"]}
     assert all(flags[name] == (name not in unseen_names) for name in flags)
-    assert "UNSEEN" in format_predictions(predictions) or all(flags.values())
+    assert "[unseen]" in format_predictions(predictions) or all(flags.values())
 
 
 def test_predict_refuses_a_missing_image(trained_run):
