@@ -98,7 +98,7 @@ def test_cli_predict_json_on_a_model_directory(exported, capsys):
     assert [item["image"] for item in output] == images
     assert all(len(item["top"]) == 3 for item in output)
     assert all(a["score"] >= b["score"] for item in output
-               for a, b in zip(item["top"], item["top"][1:]))
+               for a, b in zip(item["top"], item["top"][1:], strict=False))
     kinds = {entry["class"]: entry["kind"] for item in output for entry in item["top"]}
     config = json.loads((exported["model"] / "config.json").read_text())
     expected = dict(zip(config["class_names"], config["class_kinds"], strict=True))

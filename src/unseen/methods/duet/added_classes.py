@@ -72,3 +72,23 @@ def class_probabilities(pre_attri: torch.Tensor, class_semantics: torch.Tensor) 
     set of candidate rows (the reference formula, restated for checking added classes)."""
     att = torch.nn.functional.normalize(class_semantics.float(), dim=1)
     return torch.softmax(pre_attri.float() @ att.T, dim=-1)
+
+
+@torch.no_grad()
+def pre_attributes(method, task, pixels: torch.Tensor) -> torch.Tensor:
+    """pre_attri [n, A] of normalised pixels, each image paired with the fixed template: the
+    image side of DUET's class score, independent of the candidate classes."""
+    method._prepare(task)
+    model, device = method.model, method._device
+    was_training = model.training
+    model.eval()
+    ids = method._template.to(device)[None]
+    mask = torch.ones_like(ids)
+    out = []
+    with method._autocast():
+        states = model.encode_text(ids, mask)
+        for start in range(0, pixels.shape[0], method.config.eval_batch_size):
+            batch = pixels[start:start + method.config.eval_batch_size].to(device)
+            out.append(model(batch, ids, mask, text_states=states).pre_attri.float().cpu())
+    model.train(was_training)
+    return torch.cat(out)
