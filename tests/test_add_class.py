@@ -188,7 +188,38 @@ def test_added_class_files_in_every_format(tmp_path):
 
 def test_prompt_models_take_the_class_name_alone():
     recipe = {"blocks": [{"kind": "prompt", "dim": 384, "encoder": "minilm",
-                          "prompt": "a photo of a {name}, an animal.", "normalise": "l2"}],
+                          "prompt": "a photo of a {}, an animal.", "normalise": "l2"}],
               "combine": "concatenate"}
     with pytest.raises(UnseenInputError, match="class name alone"):
         build_semantics(recipe, [parse_add_class("okapi: a forest giraffe")])
+
+
+def test_a_built_data_sets_manifest_is_the_recipe():
+    """`unseen data build` semantics (MANIFEST_SCHEMA.md): an attributes block and a MiniLM
+    descriptions block, each L2-normalised, concatenated; an added class needs both."""
+    from unseen.class_semantics import recipe_for_benchmark
+    from unseen.data.synthetic import synthetic_benchmark
+    from unseen.text.sentence_encoder import SentenceEncoder
+
+    names = ["stripes", "spots", "size"]
+    manifest = {"format": "unseen-dataset/1", "attribute_names": names,
+                "semantics": {"blocks": [
+                    {"kind": "attributes", "source": "attributes.csv", "dim": 3},
+                    {"kind": "descriptions", "source": "descriptions.json", "dim": 384,
+                     "encoder": "minilm", "pooling": "mean", "normalise": "l2"}],
+                    "combine": "concatenate, each block L2-normalised"}}
+    benchmark = synthetic_benchmark(num_classes=4, num_unseen=1, images_per_class=5,
+                                    feature_dim=4, semantic_dim=387)
+    benchmark.source["manifest"] = manifest
+    recipe = recipe_for_benchmark(benchmark)
+    assert [b["kind"] for b in recipe["blocks"]] == ["attributes", "descriptions"]
+    assert recipe["blocks"][0]["attribute_names"] == names
+    okapi = AddedClass("okapi", "a forest giraffe with striped legs",
+                       {"stripes": 1.0, "spots": 0.0, "size": 2.0})
+    vector = build_semantics(recipe, [okapi])[0]
+    text = SentenceEncoder().encode(["a forest giraffe with striped legs"])[0]
+    expected = np.concatenate([np.array([1.0, 0.0, 2.0]) / np.sqrt(5.0),
+                               text / np.linalg.norm(text)])
+    np.testing.assert_allclose(vector, expected, atol=1e-5)
+    with pytest.raises(UnseenInputError, match="expected an attribute row"):
+        build_semantics(recipe, [AddedClass("okapi", "a forest giraffe")])

@@ -55,7 +55,8 @@ def test_model_directory_records_what_prediction_needs(exported):
     assert [k == "unseen" for k in config["class_kinds"]] == [
         n in unseen_names for n in config["class_names"]]
     assert config["backbone"] == {"name": "efficientnet-lite0", "kind": "efficientnet-lite0",
-                                  "image_size": benchmark.source["backbone_resolution"]}
+                                  "image_size": benchmark.source["backbone_resolution"],
+                                  "pipeline": "embedded-efficientnet-lite0"}
     block = config["semantics_recipe"]["blocks"][0]
     assert block["kind"] == "descriptions" and block["encoder"] == "minilm"
     assert block["dim"] == 384
@@ -199,3 +200,40 @@ def test_tensor_tree_round_trips_nested_state():
     assert isinstance(back["b"][4], tuple) and torch.equal(back["b"][4][0], torch.ones(2))
     assert set(back["c"]) == {0, 1} and torch.equal(back["c"][0]["m"], torch.zeros(2, 2))
     np.testing.assert_array_equal(back["d"], state["d"])
+
+
+def test_a_built_data_sets_backbone_extracts_features_as_the_build_did(tmp_path, monkeypatch):
+    """Manifest backbones go through `unseen.backbones.auto` (processor -> uint8 -> normalise
+    -> pooled output); weights that differ from the recorded hash are refused."""
+    import sys
+    import types
+
+    from PIL import Image
+
+    from unseen.backbones.image_processing import ImagePreprocessor
+    from unseen.errors import UnseenInputError
+    from unseen.export import extract_backbone_features
+
+    preprocessor = ImagePreprocessor.for_efficientnet_lite0(32)
+
+    class ChannelMeans(torch.nn.Module):
+        def forward(self, pixels):
+            return pixels.mean(dim=(2, 3))
+
+    fake = types.ModuleType("unseen.backbones.auto")
+    fake.load_backbone = lambda name, image_size=None: types.SimpleNamespace(
+        model=ChannelMeans(), preprocessor=preprocessor, sha256="abc")
+    monkeypatch.setitem(sys.modules, "unseen.backbones.auto", fake)
+    paths = []
+    for i, size in enumerate((40, 32, 64)):
+        pixels = np.random.default_rng(i).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(pixels).save(paths[-1])
+    reference = {"name": "efficientnet-lite0", "kind": "efficientnet-lite0", "sha256": "abc",
+                 "image_size": 32, "pipeline": "backbones.auto"}
+    features = extract_backbone_features(reference, paths)
+    expected = [preprocessor.normalise(preprocessor.to_uint8(Image.open(p))).mean(dim=(2, 3))
+                for p in paths]
+    np.testing.assert_allclose(features, torch.cat(expected).numpy(), rtol=1e-6)
+    with pytest.raises(UnseenInputError, match="sha256"):
+        extract_backbone_features({**reference, "sha256": "def"}, paths)

@@ -8,8 +8,8 @@ same space:
                  "normalise": "l2" | "none"},
                 {"kind": "descriptions", "dim": 384, "encoder": "minilm" | DIR | HUB_ID,
                  "text_format": "{name}: {description}", "normalise": "l2" | "none"},
-                {"kind": "prompt", "dim": 384, "encoder": ..., "prompt": "a photo of a {name}.",
-                 "normalise": "l2" | "none"},
+                {"kind": "prompt", "dim": 384, "encoder": ..., "prompt": "a photo of a {}.",
+                 "underscores_to_spaces": true, "normalise": "l2" | "none"},
                 {"kind": "vectors", "dim": 1024, "origin": "..."}],
      "combine": "concatenate"}
 
@@ -102,7 +102,8 @@ def _recipe_from_embedded(benchmark: Benchmark, dim: int) -> dict[str, Any]:
     else:
         domain = str(source.get("name", benchmark.name))
         prompt = PROMPT_TEMPLATE.replace("{domain}", DOMAINS.get(domain, domain))
-        block = {"kind": "prompt", "dim": dim, "encoder": encoder, "prompt": prompt,
+        block = {"kind": "prompt", "dim": dim, "encoder": encoder,
+                 "prompt": prompt.replace("{name}", "{}"), "underscores_to_spaces": False,
                  "normalise": "l2"}
     return {"blocks": [block], "combine": "concatenate"}
 
@@ -123,9 +124,9 @@ def _recipe_from_manifest(manifest: dict[str, Any], dim: int) -> dict[str, Any]:
             block.update(encoder=_encoder_id(raw.get("encoder")), normalise=normalise,
                          text_format=raw.get("text_format", "{description}"))
         elif kind == "prompt":
-            prompt = str(raw.get("prompt", "{}"))
+            # `unseen data build` fills "{}" with the name, underscores read as spaces
             block.update(encoder=_encoder_id(raw.get("encoder")), normalise=normalise,
-                         prompt=prompt.replace("{}", "{name}"))
+                         prompt=str(raw.get("prompt", "{}")), underscores_to_spaces=True)
         else:
             raise input_error("data set manifest unseen.json", "semantics.blocks[].kind",
                               "attributes, descriptions or prompt", repr(kind))
@@ -180,7 +181,8 @@ def _text_for(block: dict[str, Any], added: AddedClass, recipe: dict[str, Any]) 
                 f"description; this model's class semantics embed the prompt "
                 f"{block['prompt']!r} built from the name only, so a description cannot enter "
                 f"them (add it as '{added.name}')")
-        return block["prompt"].format(name=added.name)
+        name = added.name.replace("_", " ") if block.get("underscores_to_spaces") else added.name
+        return block["prompt"].replace("{}", name)
     if not added.description:
         raise UnseenInputError(
             f"{added.source}: class '{added.name}': expected a text description (the model's "

@@ -398,43 +398,98 @@ def class_only_task(model: GZSLModel) -> GZSLTask:
 
 # ------------------------------------------------------------------------ backbones
 
+# The ways new image files become features, one per kind of data set:
+# embedded sets (`unseen.data.embedded`: EfficientNet-Lite0 on the whole picture resized to the
+# set's resolution), built sets (`unseen data build`: `unseen.backbones.auto.load_backbone`
+# with the manifest's preprocessing) and the rendered `shapes` set (hand-made descriptors).
+PIPELINE_EMBEDDED = "embedded-efficientnet-lite0"
+PIPELINE_AUTO = "backbones.auto"
+PIPELINE_DESCRIPTOR = "image-descriptor"
+_BACKBONE_BATCH = 64
+
+
 def backbone_reference(benchmark: Benchmark) -> dict[str, Any] | None:
     """What extracting features from new images needs, as the data set recorded it."""
     source = benchmark.source or {}
     manifest = source.get("manifest")
     if isinstance(manifest, dict) and isinstance(manifest.get("backbone"), dict):
-        return dict(manifest["backbone"])
+        return {**manifest["backbone"], "pipeline": PIPELINE_AUTO}
     if source.get("backbone") == "efficientnet-lite0":
         return {"name": "efficientnet-lite0", "kind": "efficientnet-lite0",
-                "image_size": int(source.get("backbone_resolution") or source["resolution"])}
+                "image_size": int(source.get("backbone_resolution") or source["resolution"]),
+                "pipeline": PIPELINE_EMBEDDED}
     if source.get("generator") == "unseen.data.rendered":
         from unseen.data.images import THUMBNAIL_SIZE
 
         return {"name": "unseen.data.images.image_descriptor", "kind": "image-descriptor",
-                "image_size": THUMBNAIL_SIZE}
+                "image_size": THUMBNAIL_SIZE, "pipeline": PIPELINE_DESCRIPTOR}
     return None
 
 
 def extract_backbone_features(backbone: dict[str, Any] | None, paths: list[Path]) -> np.ndarray:
-    """Raw features [n, D] of image files with the recorded backbone."""
-    kind = (backbone or {}).get("kind")
-    if kind == "efficientnet-lite0":
+    """Raw features [n, D] of image files with the recorded backbone and pipeline."""
+    pipeline = (backbone or {}).get("pipeline")
+    if pipeline == PIPELINE_EMBEDDED:
         from unseen.backbones.efficientnet_lite import extract_features_from_files
 
         return np.asarray(extract_features_from_files(paths, resolution=int(
             backbone["image_size"]), progress=False), np.float32)
-    if kind == "image-descriptor":
+    if pipeline == PIPELINE_DESCRIPTOR:
         from unseen.data.images import image_descriptor, load_thumbnail
 
         size = int(backbone["image_size"])
         return image_descriptor(np.stack([load_thumbnail(Path(p), size) for p in paths]))
-    name = (backbone or {}).get("name")
+    if pipeline == PIPELINE_AUTO:
+        return _auto_backbone_features(backbone, paths)
     raise UnseenInputError(
-        "model: field 'backbone': expected a backbone unseen can run on image files "
-        "(efficientnet-lite0, image-descriptor), found "
-        + (f"{name!r} (kind {kind!r})" if backbone else "none recorded (the data set's "
-           "features came from elsewhere)")
-        + "; extract features with that backbone and pass them to GZSLModel.predict")
+        "model: field 'backbone': expected a backbone recorded by the data set (embedded sets, "
+        "`unseen data build`, shapes), found "
+        + (f"{backbone.get('name')!r} without a known pipeline" if backbone else
+           "none recorded (the data set's features came from elsewhere)")
+        + "; extract features with the data set's own backbone and pass them as an array")
+
+
+def _auto_backbone_features(reference: dict[str, Any], paths: list[Path]) -> np.ndarray:
+    """A built data set's backbone (`unseen.backbones.auto`), checked against the recorded
+    weights hash, applied as `unseen data build` applied it: processor to uint8, normalise,
+    pooled output in float32."""
+    from PIL import Image
+
+    try:
+        from unseen.backbones.auto import load_backbone
+    except ImportError:
+        raise UnseenInputError(f"model: backbone {reference.get('name')!r}: expected "
+                               "unseen.backbones.auto (the `unseen data build` backbones), found "
+                               "it missing from this installation") from None
+    kind = reference.get("kind")
+    size = reference.get("image_size") if kind == "efficientnet-lite0" else None
+    backbone = load_backbone(reference["name"], image_size=size)
+    recorded, found = reference.get("sha256"), getattr(backbone, "sha256", None)
+    if recorded and found and recorded != found:
+        raise input_error(f"backbone {reference['name']}", "sha256",
+                          f"{recorded} (the weights the data set was built with)", found)
+    pixels = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+                pixels.append(backbone.preprocessor.to_uint8(image))
+        except Exception as error:  # noqa: BLE001 - Pillow raises many types for bad files
+            raise input_error(str(path), None, "a readable image file",
+                              f"{type(error).__name__}: {error}") from None
+    by_shape: dict[tuple, list[int]] = {}  # processors without a fixed size vary by image
+    for index, uint8 in enumerate(pixels):
+        by_shape.setdefault(uint8.shape, []).append(index)
+    features: list[np.ndarray | None] = [None] * len(pixels)
+    with torch.inference_mode():
+        for group in by_shape.values():
+            for start in range(0, len(group), _BACKBONE_BATCH):
+                rows = group[start:start + _BACKBONE_BATCH]
+                batch = torch.from_numpy(np.stack([pixels[i] for i in rows]))
+                out = backbone.model(backbone.preprocessor.normalise(batch)).float().numpy()
+                for i, row in zip(rows, out, strict=True):
+                    features[i] = row
+    return np.stack(features).astype(np.float32)
 
 
 # ------------------------------------------------------------------------ helpers
