@@ -237,3 +237,22 @@ def test_a_built_data_sets_backbone_extracts_features_as_the_build_did(tmp_path,
     np.testing.assert_allclose(features, torch.cat(expected).numpy(), rtol=1e-6)
     with pytest.raises(UnseenInputError, match="sha256"):
         extract_backbone_features({**reference, "sha256": "def"}, paths)
+
+
+def test_shapes_model_extracts_descriptors_from_image_files(tmp_path):
+    """The rendered `shapes` set records its image-descriptor pipeline: a model directory
+    trained on it scores the PNG files exactly as it scores their stored features."""
+    from unseen.data.rendered import load_rendered
+
+    benchmark = load_rendered(0, cache_dir=tmp_path / "data", images_per_class=6,
+                              progress=False)
+    spec = RunSpec(method="eszsl", dataset="shapes", protocol="paper", out=str(tmp_path / "run"))
+    Runner(spec, load_benchmark=lambda spec, index: benchmark).run()
+    GZSLModel.from_run(tmp_path / "run", load_benchmark=lambda spec, p: benchmark
+                       ).save_pretrained(tmp_path / "model")
+    model = GZSLModel.from_pretrained(tmp_path / "model")
+    assert model.backbone["pipeline"] == "image-descriptor"
+    rows = benchmark.test_unseen_idx[:4]
+    root = Path(benchmark.source["image_root"])
+    paths = [root / benchmark.image_files[row] for row in rows]
+    torch.testing.assert_close(model.scores(paths), model.scores(benchmark.features[rows]))
