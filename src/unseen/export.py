@@ -90,6 +90,7 @@ class GZSLModel:
         self.device = device
         self._method = None
         self._task: GZSLTask | None = None
+        self.origin = "run checkpoint"  # where the weights came from, for messages
 
     # -------------------------------------------------------------------- construction
 
@@ -188,9 +189,14 @@ class GZSLModel:
                                   f"{name!r} missing or outside it")
             aux_files[key] = (name, path.read_bytes())
             hyperparameters[key] = str(path.resolve())
-        return cls(
+        try:
+            state = unflatten(config["state"], weights)
+        except (KeyError, TypeError, ValueError) as error:
+            raise input_error(where, "state", "the skeleton of the method's state",
+                              f"a malformed entry ({type(error).__name__}: {error})") from None
+        model = cls(
             method=config["method"], hyperparameters=hyperparameters, seed=config["seed"],
-            state=unflatten(config["state"], weights), class_names=config["class_names"],
+            state=state, class_names=config["class_names"],
             class_kinds=config["class_kinds"], class_semantics=semantics,
             preprocessing={k: v for k, v in config["preprocessing"].items()
                            if k in ("features", "semantics")},
@@ -198,6 +204,8 @@ class GZSLModel:
             backbone=config["backbone"], semantics_recipe=config["semantics_recipe"],
             dataset=config["dataset"], attribute_names=config.get("attribute_names"),
             aux_files=aux_files, added_classes=config.get("added_classes"), device=device)
+        model.origin = str(root / WEIGHTS_FILE)
+        return model
 
     def save_pretrained(self, model_dir: str | Path) -> Path:
         """Write the model directory atomically (a temporary folder renamed into place)."""
@@ -362,12 +370,18 @@ class GZSLModel:
         values = _config_values(method_class.config_class, self.hyperparameters)
         values["device"] = self.device
         method = method_class(method_class.config_class(**values), self.seed)
-        if self.method_name == "cegzsl":
-            from unseen.methods.cegzsl.portable import load_inference_state
+        try:
+            if self.method_name == "cegzsl":
+                from unseen.methods.cegzsl.portable import load_inference_state
 
-            load_inference_state(method, self.state)
-        else:
-            method.load_state_dict(self.state)
+                load_inference_state(method, self.state)
+            else:
+                method.load_state_dict(self.state)
+        except (KeyError, RuntimeError, TypeError, ValueError) as error:
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            raise input_error(self.origin, "method state", f"the weights of a {self.method_name}"
+                              " model with these hyperparameters",
+                              f"{type(error).__name__}: {first}") from None
         return method
 
 
@@ -574,6 +588,12 @@ def _read_config(root: Path) -> dict[str, Any]:
                           f"{str(kinds)[:80]}")
     if not isinstance(config["gamma"], (int, float)):
         raise input_error(str(path), "gamma", "a number", repr(config["gamma"]))
+    for key in ("hyperparameters", "tensors", "semantics_recipe", "dataset"):
+        if not isinstance(config[key], dict):
+            raise input_error(str(path), key, "a JSON object", type(config[key]).__name__)
+    if "class_semantics" not in config["tensors"]:
+        raise input_error(str(path), "tensors.class_semantics", "a tensor name",
+                          "the field missing")
     return config
 
 
