@@ -79,3 +79,66 @@ def test_predict_names_the_class_of_seen_images(trained_run, monkeypatch):
     assert accuracy >= 0.75, (accuracy, top1, truth)
     assert all(len(p["top"]) == 3 and p["top"][0]["score"] >= p["top"][1]["score"]
                for p in predictions)
+
+
+@pytest.fixture(scope="module")
+def exported_duet(trained_run):
+    from unseen.export import GZSLModel
+
+    benchmark = trained_run["benchmark"]
+    model_dir = trained_run["run"].parent / "model"
+    GZSLModel.from_run(trained_run["run"], load_benchmark=lambda spec, p: benchmark
+                       ).save_pretrained(model_dir)
+    return model_dir
+
+
+def test_duet_model_directory_predicts_like_the_run(trained_run, exported_duet, monkeypatch):
+    from unseen.export import GZSLModel
+
+    benchmark = trained_run["benchmark"]
+    paths = _image_paths(trained_run, benchmark.test_unseen_idx[:3].tolist()
+                         + benchmark.trainval_idx[:5].tolist())
+    from_run = GZSLModel.from_run(trained_run["run"], load_benchmark=lambda spec, p: benchmark)
+    monkeypatch.setattr(unseen.data.loading, "load_dataset", None)  # the data is not needed
+    from_dir = GZSLModel.from_pretrained(exported_duet)
+    assert (exported_duet / "duet" / "attribute_groups.json").is_file()
+    torch.testing.assert_close(from_dir.scores(paths), from_run.scores(paths))
+
+
+def test_duet_scores_an_added_attribute_row_through_its_heads(trained_run, exported_duet,
+                                                              tmp_path):
+    from unseen.class_semantics import read_added_classes
+    from unseen.export import GZSLModel
+    from unseen.methods.duet.added_classes import class_probabilities, pre_attributes
+
+    benchmark = trained_run["benchmark"]
+    paths = _image_paths(trained_run, benchmark.test_seen_idx[:4].tolist()
+                         + benchmark.test_unseen_idx[:2].tolist())
+    row = np.zeros(len(ATTRIBUTE_WORDS))
+    row[[2, 5, 8, 11]] = 100.0  # a colour, shape, pattern and size no class has together
+    table = tmp_path / "added.csv"
+    table.write_text("class," + ",".join(ATTRIBUTE_WORDS) + "\nnewcomer,"
+                     + ",".join(f"{v:g}" for v in row) + "\n")
+    model = GZSLModel.from_pretrained(exported_duet)
+    before = model.scores(paths)
+    model.add_classes(read_added_classes(table))
+    after = model.scores(paths)
+    assert after.shape == (len(paths), before.shape[1] + 1)
+    method, task = model._method_and_task()
+    pre_attri = pre_attributes(method, task, method.preprocess_images(task, paths))
+    expected = class_probabilities(pre_attri, torch.from_numpy(model.class_semantics))
+    seen = torch.as_tensor(model.is_seen).float()
+    torch.testing.assert_close(after, expected - model.gamma * seen, atol=1e-5, rtol=1e-4)
+    # the old classes keep their relative scores: the softmax only gains a column
+    old = after[:, :-1] + model.gamma * seen[:-1]
+    torch.testing.assert_close(old / old.sum(1, keepdim=True),
+                               before + model.gamma * seen[:-1], atol=1e-5, rtol=1e-4)
+
+
+def test_duet_refuses_a_text_only_class(exported_duet):
+    from unseen.errors import UnseenInputError
+    from unseen.export import GZSLModel
+
+    model = GZSLModel.from_pretrained(exported_duet)
+    with pytest.raises(UnseenInputError, match="expected an attribute row"):
+        model.add_classes({"okapi": "a forest giraffe"})

@@ -8,20 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from portable_fixtures import animals
 
-from unseen.data.embedded import build_embedded, load_embedded, load_embedded_images
+from unseen.data.embedded import load_embedded_images
 from unseen.errors import UnseenInputError
 from unseen.predict import format_predictions, predict
 from unseen.runner import Runner, RunSpec
 
-PER_CLASS = 30
-
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("predict-cache")
-    build_embedded("animals", cache, images_per_class=PER_CLASS, progress=False)
-    benchmark = load_embedded("animals", 0, cache, PER_CLASS, progress=False)
+    benchmark = animals(0)
     out = tmp_path_factory.mktemp("predict-run") / "run"
     spec = RunSpec(method="eszsl", dataset="animals", protocol="paper", out=str(out))
     Runner(spec, load_benchmark=lambda spec, index: benchmark).run()
@@ -48,7 +45,7 @@ def test_predict_scores_new_image_files_with_the_runs_backbone(trained_run, monk
     unseen_names = {benchmark.class_names[c] for c in benchmark.unseen_classes}
     flags = {e["class"]: e["seen"] for p in predictions for e in p["top"]}
     assert all(flags[name] == (name not in unseen_names) for name in flags)
-    assert "UNSEEN" in format_predictions(predictions) or all(flags.values())
+    assert "[unseen]" in format_predictions(predictions) or all(flags.values())
 
 
 def test_predict_refuses_a_missing_image(trained_run):

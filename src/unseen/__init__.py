@@ -19,18 +19,25 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "GZSLClassifier", "load_benchmark", "train", "resume", "evaluate_run"]
+__all__ = ["__version__", "GZSLClassifier", "GZSLModel", "load_benchmark", "train", "resume",
+           "evaluate_run"]
 
 if TYPE_CHECKING:
     from unseen.data.benchmark import Benchmark
     from unseen.estimator import GZSLClassifier
+    from unseen.export import GZSLModel
 
 
 def __getattr__(name: str) -> Any:
-    if name == "GZSLClassifier":  # imported on first use: `import unseen` stays light
+    # Imported on first use: `import unseen` stays light.
+    if name == "GZSLClassifier":
         from unseen.estimator import GZSLClassifier
 
         return GZSLClassifier
+    if name == "GZSLModel":
+        from unseen.export import GZSLModel
+
+        return GZSLModel
     raise AttributeError(f"module 'unseen' has no attribute {name!r}")
 
 

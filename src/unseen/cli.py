@@ -96,11 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("methods", help="list methods and their presets")
 
     predict = commands.add_parser("predict", help="top-k classes for new images")
-    predict.add_argument("run_dir")
+    predict.add_argument("run_dir", metavar="MODEL_DIR|RUN_DIR")
     predict.add_argument("images", nargs="+")
-    predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--seed", type=_seed, default=None, help="which seed's model (default: "
-                                                                "the first)")
+    predict.add_argument("--top-k", type=_count(1, "a number of classes"), default=5)
+    predict.add_argument("--seed", type=_seed, default=None, help="run directories: which seed's "
+                                                                "model (default: the first)")
+    predict.add_argument("--json", action="store_true", help="print a JSON list")
+    predict.add_argument("--add-class", dest="add_class", action="append", default=[],
+                         metavar='"NAME: DESCRIPTION"',
+                         help="a class unknown at training time, described by text "
+                              "(repeatable); it joins the candidates")
+    predict.add_argument("--add-classes", dest="add_classes", action="append", default=[],
+                         metavar="FILE", help="added classes from .json {class: text}, .jsonl, "
+                                              ".txt lines 'class: text', or a .csv/.tsv with a "
+                                              "'class' column and attribute columns")
+
+    export = commands.add_parser("export", help="save a run's model as a self-contained "
+                                                "model directory")
+    export.add_argument("run_dir")
+    export.add_argument("model_dir")
+    export.add_argument("--seed", type=_seed, default=None, help="which seed's model (default: "
+                                                               "the first)")
     return parser
 
 
@@ -196,15 +212,31 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from unseen.class_semantics import parse_add_class, read_added_classes
     from unseen.predict import format_predictions, predict
 
-    predictions = predict(args.run_dir, args.images, top_k=args.top_k, seed=args.seed)
-    print(format_predictions(predictions))
+    added = [parse_add_class(text) for text in args.add_class]
+    for path in args.add_classes:
+        added += read_added_classes(path)
+    predictions = predict(args.run_dir, args.images, top_k=args.top_k, seed=args.seed,
+                          added_classes=added)
+    print(json.dumps(predictions, indent=2) if args.json else format_predictions(predictions))
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from unseen.export import export_run
+
+    path = export_run(args.run_dir, args.model_dir, seed=args.seed)
+    print(f"model directory: {path}")
     return 0
 
 
 COMMANDS = {"train": command_train, "eval": command_eval, "data": command_data,
-            "methods": command_methods, "demo": command_demo, "predict": command_predict}
+            "methods": command_methods, "demo": command_demo, "predict": command_predict,
+            "export": command_export}
 
 
 def _set_threads(threads: int | None) -> None:

@@ -1,83 +1,63 @@
-"""`unseen predict RUN_DIR IMAGE...`: top-k classes for new images with a trained run.
+"""`unseen predict MODEL_DIR|RUN_DIR IMAGE...`: top-k classes for new images.
 
-Feature methods need the backbone that made the run's features; runs on the embedded data
-sets record it (EfficientNet-Lite0 and its input resolution), so their images can be scored.
-Image methods (DUET) preprocess the images with their own backbone's processor.
+A run directory is first turned into an in-memory `GZSLModel` (as `unseen export` would write
+it), so that both kinds of directory predict through one code path. Feature methods extract
+features with the backbone the data set recorded (embedded sets: EfficientNet-Lite0 at their
+resolution; built sets: their manifest's backbone) and scale them with the training rows'
+MinMax statistics; image methods (DUET) preprocess pixels with their own backbone's processor.
+`--add-class` / `--add-classes` add classes described only by text or an attribute row.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from unseen.data.tasks import Preprocessing, make_test_task, transform_features
-from unseen.errors import UnseenInputError
-from unseen.methods.registry import get_method
-from unseen.rundir import RunDirectory
+from unseen.class_semantics import AddedClass
+from unseen.errors import input_error
+from unseen.export import CONFIG_FILE, FORMAT, GZSLModel
 
 
-def predict(run_dir: str | Path, images: list[str], top_k: int = 5,
-            seed: int | None = None) -> list[dict[str, Any]]:
-    """Scores of every class for each image, calibrated with the run's gamma; top-k kept."""
-    directory = RunDirectory(run_dir)
-    config = directory.read_config()
-    seed = config["spec"]["seeds"][0] if seed is None else seed
-    path = directory.final_checkpoint_path(seed)
-    if not path.is_file():
-        raise UnseenInputError(f"run directory {directory.root}: expected {path.name}, found none "
-                               "(the seed has not finished)")
-    paths = [Path(p) for p in images]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise UnseenInputError(f"image {missing[0]}: expected an image file, found no such file")
-    checkpoint = directory.load_checkpoint(path)
-    method_class = get_method(checkpoint["method"])
-    method = method_class(method_class.config_class(**checkpoint["config"]), seed)
-    method.load_state_dict(checkpoint["method_state"])
-
-    from unseen.data.loading import load_dataset
-
-    spec = config["spec"]
-    benchmark = load_dataset(spec["dataset"], spec["data_root"], partition=checkpoint["partition"])
-    task = make_test_task(benchmark, Preprocessing(**checkpoint["preprocessing"]))
-    inputs = _inputs_for(method, task, checkpoint["benchmark_source"], paths)
-    with torch.no_grad():
-        scores = method.scores(task, inputs, checkpoint["candidate"]).float().cpu()
-    is_seen = torch.as_tensor(task.is_seen_class)
-    calibrated = scores - float(checkpoint["gamma"]) * is_seen.float()
-    k = min(top_k, calibrated.shape[1])
-    values, indices = calibrated.topk(k, dim=1)
-    names = checkpoint["class_names"]
-    return [{"image": str(p), "top": [{"class": names[i], "score": float(v),
-                                       "seen": bool(is_seen[i])}
-                                      for v, i in zip(values[row].tolist(), indices[row].tolist(),
-                                                      strict=True)]}
-            for row, p in enumerate(paths)]
+def load_model(directory: str | Path, seed: int | None = None, load_benchmark=None
+               ) -> GZSLModel:
+    """A model directory (`unseen export`) or a run directory (`unseen train`) as a model."""
+    root = Path(directory)
+    path = root / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise input_error(str(root), None, "a model directory or a run directory (with "
+                          f"{CONFIG_FILE})", "no such file" if not root.exists()
+                          else f"no {CONFIG_FILE}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise input_error(str(path), None, "JSON", f"a parse error ({error})") from None
+    if isinstance(config, dict) and config.get("format") == FORMAT:
+        if seed is not None:
+            raise input_error("option '--seed'", None, "a run directory (a model directory "
+                              "holds one seed's model)", f"the model directory {root}")
+        return GZSLModel.from_pretrained(root)
+    if isinstance(config, dict) and "spec" in config:
+        return GZSLModel.from_run(root, seed, load_benchmark)
+    raise input_error(str(path), "format", f"{FORMAT!r} (a model directory) or a run's config",
+                      repr(config.get("format") if isinstance(config, dict) else config))
 
 
-def _inputs_for(method, task, source: dict[str, Any], paths: list[Path]) -> torch.Tensor:
-    if method.input_kind == "images":
-        return method.preprocess_images(task, paths)
-    backbone = source.get("backbone")
-    if backbone != "efficientnet-lite0":
-        raise UnseenInputError(
-            f"run data set: expected features from a backbone unseen can run (efficientnet-lite0, "
-            f"recorded by the embedded data sets), found {backbone or 'no recorded backbone'}; "
-            "extract features for these images with the data set's own backbone instead")
-    from unseen.backbones.efficientnet_lite import extract_features_from_files
-
-    raw = extract_features_from_files(paths, resolution=int(source["backbone_resolution"]))
-    return torch.as_tensor(transform_features(task, np.asarray(raw, np.float32)))
+def predict(directory: str | Path, images: list[str], top_k: int = 5, seed: int | None = None,
+            added_classes: list[AddedClass] | None = None) -> list[dict[str, Any]]:
+    """Calibrated top-k classes for each image; `added_classes` join the candidates first."""
+    model = load_model(directory, seed)
+    if added_classes:
+        model.add_classes(added_classes)
+    return model.predict(images, top_k)
 
 
 def format_predictions(predictions: list[dict[str, Any]]) -> str:
+    """Per image: its path, then one line per class: rank, class, score, [seen|unseen|added]."""
     lines = []
     for item in predictions:
         lines.append(item["image"])
         for rank, entry in enumerate(item["top"], start=1):
-            tag = "seen" if entry["seen"] else "UNSEEN"
-            lines.append(f"  {rank}. {entry['class']:<24s} {entry['score']:9.4f}  ({tag})")
+            lines.append(f"  {rank}. {entry['class']:<24s} {entry['score']:9.4f}  "
+                         f"[{entry['kind']}]")
     return "\n".join(lines)

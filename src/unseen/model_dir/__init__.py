@@ -1,0 +1,1 @@
+"""Self-contained model directories (`unseen export`, `GZSLModel.save_pretrained`)."""
