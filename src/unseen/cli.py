@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="CE-GZSL vs ESZSL on the embedded real benchmark")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--seed", dest="seeds", type=int, nargs="+", default=[0, 1, 2])
+    demo.add_argument("--workers", type=int, default=None,
+                      help="seeds trained at once, one thread each (default: CPU cores, max 2)")
 
     methods = commands.add_parser("methods", help="list methods and their presets; with a "
                                                   "NAME, every hyperparameter")
@@ -171,7 +173,7 @@ def command_methods(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     from unseen.demo import run_demo
 
-    run_demo(args.out, args.seeds, single_thread_training=args.threads is None)
+    run_demo(args.out, args.seeds, workers=args.workers)
     return 0
 
 
