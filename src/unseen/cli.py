@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--seed", dest="seeds", type=int, nargs="+", default=[0, 1, 2])
     demo.add_argument("--workers", type=int, default=None,
-                      help="seeds trained at once, one thread each (default: CPU cores, max 2)")
+                      help="seeds trained at once, one thread each (default: every seed, "
+                           "up to 2 per CPU core)")
 
     methods = commands.add_parser("methods", help="list methods and their presets; with a "
                                                   "NAME, every hyperparameter")
