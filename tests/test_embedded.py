@@ -33,6 +33,7 @@ from unseen.data.embedded_sources import (
     restricted_load_array,
 )
 from unseen.errors import UnseenInputError
+from unseen.text.class_descriptions import wordnet_available, wordnet_descriptions
 
 PER_CLASS = 24
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -95,9 +96,20 @@ def test_build_has_the_documented_shapes(animals) -> None:
     source = animals.source
     assert source["backbone"] == "efficientnet-lite0" and source["resolution"] == 64
     assert source["semantic_encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert source["descriptions_kind"] in ("wordnet", "prompt") and source["partition"] == 0
+    assert source["descriptions_kind"] == "wordnet" and source["partition"] == 0  # packaged
     assert len(source["manifest_sha256"]) == 64
     assert len(list(Path(source["examples_dir"]).glob("*.png"))) == 10
+
+
+@pytest.mark.skipif(not wordnet_available(), reason="Debian's wordnet-base is not installed")
+def test_semantics_equal_the_embeddings_of_the_installed_wordnet(animals) -> None:
+    # The packaged glosses must give exactly the data set that WordNet itself gave, so the
+    # embedded benchmarks (and every figure measured on them) do not depend on the machine.
+    from unseen.text.sentence_encoder import SentenceEncoder
+
+    texts = wordnet_descriptions(ANIMAL_CLASSES)
+    assert animals.source["descriptions"] == texts
+    np.testing.assert_array_equal(animals.semantics, SentenceEncoder().encode(texts))
 
 
 def test_splits_follow_the_fixed_partitions(cache: Path) -> None:

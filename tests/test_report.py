@@ -77,17 +77,16 @@ def test_report_of_a_trained_method_shows_its_curves_preset_and_protocol(xlsa17_
     assert _seed_row(results["per_seed"][0]) in report
 
 
-def test_demo_report_is_made_of_the_run_reports(xlsa17_dir, tmp_path, monkeypatch):
+def test_demo_report_links_each_seed_report(tmp_path, monkeypatch):
     from unseen import demo
 
-    monkeypatch.setattr(demo, "DEMO_DATASET", str(xlsa17_dir))
-    monkeypatch.setattr(demo, "DEMO_METHODS", (("eszsl", None),))
-    (results,) = demo.run_demo(tmp_path, [0], single_thread_training=False)
+    monkeypatch.setattr(demo, "DEMO_RUNS", (demo.DemoRun("eszsl", "ESZSL"),))
+    (results,) = demo.run_demo(tmp_path, [0, 1], workers=1)
     report = (tmp_path / "report.md").read_text()
-    h = results["aggregate"]["H"]
+    u = results["aggregate"]["U"]
     assert report.startswith("# unseen demo report\n")
-    assert f"| eszsl | {results['aggregate']['U']['mean'] * 100:.1f} ± 0.0 |" in report
-    assert f"## eszsl on {xlsa17_dir}, clean protocol" in report
-    assert f"{h['mean'] * 100:.1f} ± 0.0" in report
-    assert "![Seen-unseen curve (first seed, test)](eszsl/seen_unseen_curve.png)" in report
-    assert (tmp_path / "eszsl" / "report.md").is_file()
+    assert f"| ESZSL | {u['mean'] * 100:.1f} ± {u['std'] * 100:.1f} |" in report
+    for seed in (0, 1):
+        assert f"[eszsl/seed-{seed}/report.md](eszsl/seed-{seed}/report.md)" in report
+        seed_report = (tmp_path / "eszsl" / f"seed-{seed}" / "report.md").read_text()
+        assert "eszsl on animals, paper protocol" in seed_report

@@ -13,6 +13,14 @@ from pathlib import Path
 
 from unseen.errors import TrainingDivergedError, UnseenInputError
 
+DATASET_HELP = (
+    "xlsa17 files under --data-root: AWA1, AWA2, APY, CUB, CUB-sent (CUB with the 1024-d "
+    "sentences of sent_splits.mat), SUN, FLO (names in any case); a directory holding "
+    "res101.mat + att_splits.mat; embedded, built on first use: animals, fashion, shapes, "
+    "animals-awa2 (AwA2 predicates as semantics; reads AWA2/att_splits.mat under "
+    "$UNSEEN_DATA_ROOT); semi-real:PATH/att_splits.mat or semi-real:PATH/att_splits.mat?scale=S "
+    "(that file's real semantics and split sizes, generated features, S x its images)")
+
 
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line and exit code 2, like every other bad input."""
@@ -48,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a method on a data set (several seeds)")
     train.add_argument("method", nargs="?", help="method name (see `unseen methods`)")
-    train.add_argument("--dataset", help="AWA1, AWA2, CUB, CUB-sent, SUN, APY, FLO, animals, "
-                                         "fashion, shapes, or a directory in the xlsa17 layout")
+    train.add_argument("--dataset", help=DATASET_HELP)
     train.add_argument("--data-root", help="folder holding res101.mat + att_splits.mat, or its "
                                            "parent holding a NAME/ folder")
     train.add_argument("--protocol", default="clean", choices=["clean", "paper"])
@@ -92,8 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="CE-GZSL vs ESZSL on the embedded real benchmark")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--seed", dest="seeds", type=_seed, nargs="+", default=[0, 1, 2])
+    demo.add_argument("--workers", type=_count(1, "a number of workers"), default=None,
+                      help="seeds trained at once, one thread each (default: every seed, "
+                           "up to 2 per CPU core)")
 
-    commands.add_parser("methods", help="list methods and their presets")
+    methods = commands.add_parser("methods", help="list methods and their presets; with a "
+                                                  "NAME, every hyperparameter")
+    methods.add_argument("name", nargs="?", help="a method: print every --set key with its "
+                                                 "type, default, meaning and presets' values")
+    methods.add_argument("--show", metavar="NAME", help="the same as `unseen methods NAME`")
 
     predict = commands.add_parser("predict", help="top-k classes for new images")
     predict.add_argument("run_dir", metavar="MODEL_DIR|RUN_DIR")
@@ -194,9 +208,15 @@ def command_data(args: argparse.Namespace) -> int:
     return 2 if problems else 0
 
 
-def command_methods(_: argparse.Namespace) -> int:
-    from unseen.methods.registry import get_method, method_names
+def command_methods(args: argparse.Namespace) -> int:
+    from unseen.methods.registry import describe_method, get_method, method_names
 
+    if args.name and args.show and args.name != args.show:
+        raise UnseenInputError(f"unseen methods: expected one method name, found "
+                               f"{args.name!r} and --show {args.show!r}")
+    if args.name or args.show:
+        print(describe_method(args.name or args.show))
+        return 0
     for name in method_names():
         method = get_method(name)
         print(f"{name:8s} {method.description}")
@@ -207,7 +227,7 @@ def command_methods(_: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     from unseen.demo import run_demo
 
-    run_demo(args.out, args.seeds, single_thread_training=args.threads is None)
+    run_demo(args.out, args.seeds, workers=args.workers)
     return 0
 
 

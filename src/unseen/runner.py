@@ -38,7 +38,7 @@ from unseen.data.tasks import (
 from unseen.errors import UnseenInputError
 from unseen.evaluation import evaluate
 from unseen.fingerprint import FINGERPRINT_FORMAT, dataset_identity, differences, fingerprint_of
-from unseen.methods.base import GZSLMethod, MethodConfig, coerce_option, seed_everything
+from unseen.methods.base import GZSLMethod, MethodConfig, coerce_option, option, seed_everything
 from unseen.methods.registry import get_method
 from unseen.parallel import init_from_env, is_main_process
 from unseen.progress import Console, seed_line
@@ -109,18 +109,22 @@ class RunSpec:
 class RunOptions:
     """Runner-level settings (not method hyperparameters), settable with --set."""
 
-    feature_preprocessing: str = "minmax"
-    semantic_preprocessing: str = "as_stored"
-    val_unseen_fraction: float = 0.2
-    val_seen_fraction: float = 0.2
-    val_split_seed: int = 0
-    # Validation class splits to average the choice over (clean protocol); the xlsa17 protocol
-    # defines three. 1: a single split, as before.
-    val_folds: int = 1
-    gamma: float | None = None  # fixed calibrated-stacking gamma; None: protocol decides
-    # Choose the epoch by the mean H of this many consecutive epochs (1: the best single epoch,
-    # as the references do); capped at the number of epochs.
-    selection_window: int = 1
+    feature_preprocessing: str = option("minmax", "features: minmax (fitted on the training "
+                                                  "rows) or none")
+    semantic_preprocessing: str = option("as_stored", "class semantics: as_stored or l2 "
+                                                      "(L2-normalised)")
+    val_unseen_fraction: float = option(0.2, "clean protocol: fraction of seen classes made "
+                                             "pseudo-unseen for validation")
+    val_seen_fraction: float = option(0.2, "clean protocol: fraction of the other seen classes' "
+                                           "images held out as pseudo test-seen")
+    val_split_seed: int = option(0, "seed of the validation class split")
+    # The xlsa17 protocol defines three validation class splits.
+    val_folds: int = option(1, "clean protocol: validation class splits whose mean H makes "
+                               "the choice (each costs one training)")
+    gamma: float | None = option(None, "fixed calibrated-stacking gamma; unset: the protocol "
+                                       "decides")
+    selection_window: int = option(1, "clean protocol: choose the epoch by the mean H of this "
+                                      "many consecutive epochs (1: the best single epoch)")
 
     @property
     def preprocessing(self) -> Preprocessing:

@@ -4,8 +4,9 @@
 white (ImageNet-like; this gives better features than the stored white-on-black, see
 `benchmarks/embedded_feasibility.py`), encoded by ImageNet-pretrained EfficientNet-Lite0
 (1280-d pooled features at `DEFAULT_RESOLUTION` px); class semantics are all-MiniLM-L6-v2
-embeddings (384-d, unit norm) of one description per class: the WordNet gloss where Debian's
-`wordnet-base` is installed, else a prompt (`unseen.text.class_descriptions`).
+embeddings (384-d, unit norm) of one description per class: the WordNet 3.0 gloss shipped in
+the package (`unseen/data/embedded_descriptions.json`), so every machine builds the same data
+set (`unseen.text.class_descriptions`; `descriptions=prompt` embeds prompts instead).
 `animals-awa2`: the same images without `bird`, with AwA2's real 85 predicates as semantics
 (option `awa2_att_splits=PATH` to AwA2's `att_splits.mat`; `AWA2_CLASS_MAP` says which AwA2
 classes each animal averages). `fashion`: Fashion-MNIST's 10,000 test images (Debian's
@@ -342,7 +343,8 @@ def build_embedded(name: str = "animals", cache_dir: str | os.PathLike | None = 
     """Build the data set once (reused afterwards) and return partition `partition`'s xlsa17
     directory (`<root>/partition_<p>`, holding `res101.mat` and `att_splits.mat`).
 
-    Options: resolution (px, multiple of 32), descriptions (auto/wordnet/prompt),
+    Options: resolution (px, multiple of 32), descriptions (auto/wordnet: the packaged
+    WordNet glosses; prompt: "a photo of an elephant, an animal."),
     awa2_att_splits (PATH), progress (bool), device, verify (re-hash a cache before reuse).
     """
     params = _resolve_params(name, images_per_class, options)

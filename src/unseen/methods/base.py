@@ -49,13 +49,19 @@ class TrainingMonitor(Protocol):
         """Wrap a long loop in a progress bar (quiet when not on a terminal)."""
 
 
+def option(default: Any, meaning: str) -> Any:
+    """A config field with its one-line meaning, which `unseen methods NAME` prints."""
+    return field(default=default, metadata={"help": meaning})
+
+
 @dataclass
 class MethodConfig:
     """Base of every method's hyperparameters. Subclasses add fields with the paper's defaults."""
 
-    epochs: int = 1
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
-    replicate_reference_bugs: bool = False
+    epochs: int = option(1, "training epochs")
+    device: str = option("auto", "where to train: auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    replicate_reference_bugs: bool = option(
+        False, "reproduce the reference code's known bugs instead of the fixed behaviour")
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:

@@ -21,14 +21,24 @@ import torch
 
 from unseen.data.tasks import GZSLTask
 from unseen.errors import UnseenInputError
-from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor
+from unseen.methods.base import (
+    EpochReport,
+    GZSLMethod,
+    MethodConfig,
+    TrainingMonitor,
+    option,
+)
 
 
 @dataclass
 class ESZSLConfig(MethodConfig):
-    epochs: int = 1
-    feature_regularisation: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
-    semantic_regularisation: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+    epochs: int = option(1, "always 1: the closed form has no training loop")
+    feature_regularisation: tuple[float, ...] = option(
+        (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0),
+        "grid of gamma, the ridge on the feature Gram matrix (comma-separated)")
+    semantic_regularisation: tuple[float, ...] = option(
+        (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0),
+        "grid of lambda, the ridge on the semantic Gram matrix (comma-separated)")
 
 
 class ESZSL(GZSLMethod):

@@ -1,22 +1,35 @@
-"""One English description per class: a WordNet gloss where WordNet is installed, else a prompt.
+"""One English description per class of the embedded benchmarks: a packaged WordNet gloss.
 
-WordNet 3.0 comes from Debian's `wordnet-base` (`/usr/share/wordnet/{index,data}.noun`); we
-parse those two files directly (no nltk). Each class maps to a fixed (lemma, sense number)
-below, chosen by reading the senses, so the synset never depends on a heuristic. Without
-WordNet, the description is a prompt: `PROMPT_TEMPLATE.format(name=..., domain=...)`.
+The texts live in `unseen/data/embedded_descriptions.json` (WordNet 3.0 noun glosses, with
+their licence in `unseen/data/LICENSE-WORDNET`), so every machine embeds exactly the same
+sentences and the embedded benchmarks do not depend on Debian's `wordnet-base` at run time.
+Each class maps to a fixed (lemma, sense number) in `WORDNET_SENSES`, chosen by reading the
+senses; `wordnet_descriptions` rebuilds the texts from an installed WordNet (tests compare it
+with the packaged file). A class without a packaged gloss gets a prompt,
+`prompt_description(name, domain)`: "a photo of an elephant, an animal."
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from unseen.errors import input_error
 
 WORDNET_DIR = Path("/usr/share/wordnet")
-PROMPT_TEMPLATE = "a photo of a {name}, {domain}."
+PACKAGED_DESCRIPTIONS = "embedded_descriptions.json"
+PROMPT_TEMPLATE = "a photo of {name_with_article}, {domain}."
 DOMAINS = {"animals": "an animal", "fashion": "a piece of clothing or an accessory"}
+
+# Words whose article the first letter alone gets wrong: a vowel letter with a consonant sound
+# ("a unicorn", "a one-piece") or a silent h ("an hour").
+_CONSONANT_SOUND_PREFIXES = ("uni", "use", "usu", "uti", "ura", "ure", "euro", "eu", "ewe", "one",
+                             "once")
+_VOWEL_SOUND_PREFIXES = ("hour", "honest", "honor", "honour", "heir")
 
 # class name -> (WordNet noun lemma, 1-based sense number). Senses picked by hand: e.g. "cow"
 # sense 1 is the domestic cow (sense 2 is any mature female mammal), "bag" sense 4 the handbag
@@ -33,6 +46,7 @@ WORDNET_SENSES: dict[str, tuple[str, int]] = {
 
 
 def wordnet_available(directory: Path = WORDNET_DIR) -> bool:
+    """True where WordNet's noun database is installed (only needed to rebuild the texts)."""
     return (directory / "index.noun").is_file() and (directory / "data.noun").is_file()
 
 
@@ -90,32 +104,53 @@ class WordNetNouns:
         return self.synset(offsets[sense - 1])
 
 
+def indefinite_article(noun: str) -> str:
+    """ "a" or "an" for `noun`, by the sound of its first letter (with a few exceptions)."""
+    word = noun.strip().lower()
+    if word.startswith(_VOWEL_SOUND_PREFIXES):
+        return "an"
+    if word.startswith(_CONSONANT_SOUND_PREFIXES):
+        return "a"
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
 def prompt_description(name: str, domain: str) -> str:
-    """The fallback description: `PROMPT_TEMPLATE` filled with the class name and domain."""
-    return PROMPT_TEMPLATE.format(name=name, domain=DOMAINS.get(domain, domain))
+    """The fallback description, e.g. "a photo of an elephant, an animal." """
+    return PROMPT_TEMPLATE.format(name_with_article=f"{indefinite_article(name)} {name}",
+                                  domain=DOMAINS.get(domain, domain))
+
+
+@cache
+def packaged_descriptions() -> dict:
+    """The packaged file: {"source", "licence", "classes": {domain: {class: {..., "text"}}}}."""
+    path = resources.files("unseen.data").joinpath(PACKAGED_DESCRIPTIONS)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def wordnet_descriptions(class_names: list[str] | tuple[str, ...],
+                         wordnet_dir: Path = WORDNET_DIR) -> list[str]:
+    """Rebuild "{name}: {gloss}" from an installed WordNet (how the packaged texts were made)."""
+    nouns = WordNetNouns(wordnet_dir)
+    return [f"{name}: {nouns.lookup(*WORDNET_SENSES[name]).gloss}" for name in class_names]
 
 
 def class_descriptions(class_names: list[str] | tuple[str, ...], domain: str,
-                       kind: str = "auto", wordnet_dir: Path = WORDNET_DIR,
-                       ) -> tuple[list[str], str]:
+                       kind: str = "auto") -> tuple[list[str], str]:
     """(one description per class, the kind used: "wordnet" or "prompt").
 
-    `kind="auto"` uses WordNet glosses when the database is installed and every class has a
-    mapped sense; otherwise the prompt template. A WordNet description reads
-    "{name}: {gloss}" so that the class name itself is part of the text.
+    `kind="auto"` uses the packaged WordNet glosses when every class of `domain` has one,
+    otherwise the prompt for every class (one kind of text per data set). A WordNet
+    description reads "{name}: {gloss}" so that the class name itself is part of the text.
     """
     if kind not in ("auto", "wordnet", "prompt"):
         raise input_error("option 'descriptions'", None, "auto, wordnet or prompt", repr(kind))
-    mapped = all(name in WORDNET_SENSES for name in class_names)
-    if kind == "wordnet" and not (wordnet_available(wordnet_dir) and mapped):
+    glosses = packaged_descriptions()["classes"].get(domain, {})
+    covered = all(name in glosses for name in class_names)
+    if kind == "wordnet" and not covered:
+        missing = [name for name in class_names if name not in glosses]
         raise input_error("option 'descriptions'", None,
-                          f"WordNet at {wordnet_dir} (Debian: wordnet-base) and a sense for "
-                          "every class", "WordNet missing or a class without a mapped sense")
-    if kind == "prompt" or not (wordnet_available(wordnet_dir) and mapped):
+                          f"a packaged WordNet gloss for every class of '{domain}'",
+                          f"none for {', '.join(missing)}")
+    if kind == "prompt" or not covered:
         return [prompt_description(name, domain) for name in class_names], "prompt"
-    nouns = WordNetNouns(wordnet_dir)
-    texts = []
-    for name in class_names:
-        synset = nouns.lookup(*WORDNET_SENSES[name])
-        texts.append(f"{name}: {synset.gloss}")
-    return texts, "wordnet"
+    return [glosses[name]["text"] for name in class_names], "wordnet"

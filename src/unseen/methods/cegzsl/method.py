@@ -29,6 +29,7 @@ from unseen.methods.base import (
     MethodConfig,
     TrainingMonitor,
     capture_rng_state,
+    option,
     restore_rng_state,
     seed_everything,
 )
@@ -54,37 +55,51 @@ class CEGZSLConfig(MethodConfig):
     `batch_size` is clamped to the number of training rows (the reference needs B <= N).
     """
 
-    epochs: int = 2000  # --nepoch (the authors stop early: see presets)
-    batch_size: int = 2048  # --batch_size
-    noise_dim: int = 0  # --nz; 0 = the semantic dimension (the reference's usual choice)
-    generator_hidden: int = 4096  # --ngh
-    critic_hidden: int = 4096  # --ndh
-    embed_dim: int = 2048  # --embedSize (h)
-    projection_dim: int = 512  # --outzSize (z)
-    comparator_hidden: int = 2048  # --nhF
-    critic_iterations: int = 5  # critic_iter
-    # Generator steps per epoch; 0 = ceil(N_trainval / batch_size) as the reference. A fixed
-    # number makes one preset train the same number of steps on data sets of any size.
-    iterations_per_epoch: int = 0
-    lr: float = 1e-4  # --lr, both GAN optimisers
-    beta1: float = 0.5  # --beta1
-    lr_decay_epoch: int = 100  # --lr_decay_epoch: lr *= lr_decay_rate every this many epochs
-    lr_decay_rate: float = 0.99  # --lr_dec_rate
-    gp_weight: float = 10.0  # --lambda1
-    ins_weight: float = 0.001  # --ins_weight (generator's SupCon term)
-    cls_weight: float = 0.001  # --cls_weight (generator's class term)
-    ins_temperature: float = 0.1  # --ins_temp
-    cls_temperature: float = 0.1  # --cls_temp
-    syn_num: int = 100  # --syn_num: synthetic features per unseen class at evaluation
-    classifier_lr: float = 1e-3  # --classifier_lr
-    classifier_epochs: int = 25
-    classifier_batch_size: int = 0  # 0 = syn_num (the reference's coupling)
-    # Not in the reference: > 0 L2-normalises h and scales it by this before the final
-    # classifier (a cosine softmax); 0 = the reference's linear softmax on h.
-    classifier_cosine_scale: float = 0.0
-    zsl_classifier: bool = True  # also train the unseen-only classifier (ZSL T1 candidates)
-    zsl_classifier_epochs: int = 100
-    class_loss_memory_mb: int = 256  # budget for the B x C_s x nhF comparator temporaries
+    epochs: int = option(2000, "training epochs (--nepoch; the authors stop early: see "
+                                "presets)")
+    batch_size: int = option(2048, "real features per critic step (--batch_size; clamped to "
+                                   "the training rows)")
+    noise_dim: int = option(0, "noise dimensions of G's input (--nz); 0 = the semantic "
+                               "dimension")
+    generator_hidden: int = option(4096, "hidden width of the generator G (--ngh)")
+    critic_hidden: int = option(4096, "hidden width of the critic D (--ndh)")
+    embed_dim: int = option(2048, "width of the embedding h = E(x) (--embedSize)")
+    projection_dim: int = option(512, "width of the projection z = H(h) for SupCon "
+                                      "(--outzSize)")
+    comparator_hidden: int = option(2048, "hidden width of the class comparator F (--nhF)")
+    critic_iterations: int = option(5, "critic steps per generator step (critic_iter)")
+    # A fixed number makes one preset train the same number of steps on data sets of any size.
+    iterations_per_epoch: int = option(0, "generator steps per epoch; 0 = ceil(N_trainval / "
+                                          "batch_size), as the reference")
+    lr: float = option(1e-4, "Adam learning rate of both GAN optimisers (--lr)")
+    beta1: float = option(0.5, "Adam beta1 (--beta1)")
+    lr_decay_epoch: int = option(100, "multiply lr by lr_decay_rate every this many epochs "
+                                      "(--lr_decay_epoch)")
+    lr_decay_rate: float = option(0.99, "step learning-rate decay factor (--lr_dec_rate)")
+    gp_weight: float = option(10.0, "WGAN-GP gradient-penalty weight (--lambda1)")
+    ins_weight: float = option(0.001, "weight of the generator's instance SupCon term "
+                                      "(--ins_weight)")
+    cls_weight: float = option(0.001, "weight of the generator's class-level term "
+                                      "(--cls_weight)")
+    ins_temperature: float = option(0.1, "temperature of the instance SupCon loss (--ins_temp)")
+    cls_temperature: float = option(0.1, "temperature of the class-level loss (--cls_temp)")
+    syn_num: int = option(100, "synthetic features per unseen class for the final classifier "
+                               "(--syn_num)")
+    classifier_lr: float = option(1e-3, "Adam learning rate of the final softmax classifier "
+                                        "(--classifier_lr)")
+    classifier_epochs: int = option(25, "epochs of the final classifier (one GZSL candidate "
+                                        "per epoch)")
+    classifier_batch_size: int = option(0, "batch of the final classifier; 0 = syn_num (the "
+                                           "reference's coupling)")
+    # Not in the reference (measured in docs/methods/cegzsl.md).
+    classifier_cosine_scale: float = option(0.0, "> 0: the final classifier sees h "
+                                                 "L2-normalised and scaled by this (cosine "
+                                                 "softmax); 0 = the reference's linear softmax")
+    zsl_classifier: bool = option(True, "also train the unseen-only classifier (the ZSL T1 "
+                                        "candidates)")
+    zsl_classifier_epochs: int = option(100, "epochs of the unseen-only classifier")
+    class_loss_memory_mb: int = option(256, "memory budget (MiB) for the B x C_s x nhF "
+                                            "comparator temporaries (chunking; same result)")
 
 
 @dataclass

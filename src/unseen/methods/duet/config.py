@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unseen.errors import UnseenInputError
-from unseen.methods.base import MethodConfig
+from unseen.methods.base import MethodConfig, option
 from unseen.methods.duet.losses import LossWeights
 
 
@@ -18,44 +18,62 @@ class DUETConfig(MethodConfig):
     `duet_style`) are taken from `task.benchmark.source` keys of the same names.
     """
 
-    epochs: int = 30
-    # a directory, a hub id, or "efficientnet-lite0" (the packaged ImageNet classifier)
-    vision_model: str = "facebook/deit-base-distilled-patch16-224"
-    text_model: str = "bert-base-uncased"  # dir, hub id, or "minilm" (the packaged MiniLM)
-    mlm_head: str = "auto"  # "auto" | "pretrained" | "fresh" (reference: fresh)
-    image_root: str = ""
-    image_path_rule: str = "auto"
-    image_resolution: int = 224  # EfficientNet-Lite0 only; HF backbones use their processor
-    # False (the paper): the whole vision model is fine-tuned. True: a cheaper ablation that
-    # freezes its trunk (EfficientNet-Lite0: all but the head convolution and the classifier;
-    # HF models: everything) and computes the trunk's output once per image.
-    freeze_vision: bool = False
-    pixel_cache_dir: str = ""  # empty: $UNSEEN_CACHE or ~/.cache/unseen, then duet_pixels/
-    attribute_groups: str = ""
-    attribute_mapping: str = ""
-    attributes_txt: str = ""
-    duet_style: str = ""  # "cub" | "awa2" | "sun" | "generic"
-    batch_size: int = 10
-    eval_batch_size: int = 64
-    gradient_accumulation: int = 5
-    lr: float = 3e-5
-    lr_decay: float = 0.8
-    lr_decay_every: int = 10
-    mask_probability: float = 0.4
-    attribute_dropout: float = 0.5
-    prune_length: int = 0  # 0: no pruning; CUB 170
-    max_length: int = 150
-    classification_weight: float = 1.0
-    regression_weight: float = 0.01
-    self_calibration_weight: float = 0.001
-    mask_weight: float = 1.0
-    contrast_weight: float = 0.01
-    image_contrast_weight: float = 0.05
-    image_contrast_temperature: float = 0.05
-    classification_loss: str = "probabilities"  # "probabilities" (reference) | "logits"
-    gamma: float = 0.8  # calibrated stacking on probabilities (the paper's per-dataset value)
-    amp: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
-    num_workers: int = 2
+    epochs: int = option(30, "training epochs")
+    vision_model: str = option("facebook/deit-base-distilled-patch16-224",
+                               "a directory, a hub id, or efficientnet-lite0 (the packaged "
+                               "ImageNet classifier)")
+    text_model: str = option("bert-base-uncased", "a directory, a hub id, or minilm (the "
+                                                  "packaged MiniLM)")
+    mlm_head: str = option("auto", "auto | pretrained | fresh masked-LM head (reference: "
+                                   "fresh)")
+    image_root: str = option("", "folder the xlsa17 image_files are rewritten under; empty: "
+                                 "from the data set")
+    image_path_rule: str = option("auto", "auto | cub | awa2 | sun | relative: how image_files "
+                                          "are rewritten under image_root")
+    image_resolution: int = option(224, "input pixels for EfficientNet-Lite0 (HF backbones "
+                                        "use their processor)")
+    # False is the paper; True freezes the trunk (EfficientNet-Lite0: all but the head
+    # convolution and the classifier; HF models: everything) and runs it once per image.
+    freeze_vision: bool = option(False, "freeze the vision trunk (a cheaper ablation; the "
+                                        "paper fine-tunes it)")
+    pixel_cache_dir: str = option("", "uint8 pixel cache folder; empty: $UNSEEN_CACHE or "
+                                      "~/.cache/unseen, then duet_pixels/")
+    attribute_groups: str = option("", "attributeindex2prompt.json (attribute index -> group); "
+                                       "empty: from the data set")
+    attribute_mapping: str = option("", "mapping.json (attribute index -> word); empty: from "
+                                        "the data set")
+    attributes_txt: str = option("", "attribute names file (CUB attributes.txt, AwA2 "
+                                     "predicates.txt); empty: from the data set")
+    duet_style: str = option("", "attribute-text rules: cub | awa2 | sun | generic; empty: "
+                                 "from the data set")
+    batch_size: int = option(10, "images per step")
+    eval_batch_size: int = option(64, "images per evaluation batch")
+    gradient_accumulation: int = option(5, "steps whose gradients are summed before an update")
+    lr: float = option(3e-5, "learning rate")
+    lr_decay: float = option(0.8, "multiply lr by this every lr_decay_every epochs")
+    lr_decay_every: int = option(10, "epochs between learning-rate decays")
+    mask_probability: float = option(0.4, "masking probability of masked attribute "
+                                          "prediction")
+    attribute_dropout: float = option(0.5, "fraction of attributes dropped from an image's "
+                                           "attribute text")
+    prune_length: int = option(0, "prune attribute texts to this many tokens; 0 = no pruning "
+                                  "(CUB 170)")
+    max_length: int = option(150, "maximum text tokens")
+    classification_weight: float = option(1.0, "weight of the classification loss")
+    regression_weight: float = option(0.01, "weight of the attribute regression loss")
+    self_calibration_weight: float = option(0.001, "weight of the self-calibration loss")
+    mask_weight: float = option(1.0, "weight of the masked attribute reconstruction loss")
+    contrast_weight: float = option(0.01, "weight of the attribute-level contrastive loss")
+    image_contrast_weight: float = option(0.05, "weight of the template branch's image-level "
+                                                "contrastive loss")
+    image_contrast_temperature: float = option(0.05, "temperature of the image-level "
+                                                     "contrastive loss")
+    classification_loss: str = option("probabilities", "probabilities (CE on probabilities, "
+                                                       "the reference) | logits")
+    gamma: float = option(0.8, "calibrated-stacking gamma on probabilities under the paper "
+                               "protocol (the paper's per-dataset value)")
+    amp: str = option("auto", "mixed precision: auto (bf16 on CUDA) | bf16 | off")
+    num_workers: int = option(2, "data-loader worker processes")
 
     def __post_init__(self) -> None:
         super().__post_init__()
