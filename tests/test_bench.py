@@ -74,31 +74,32 @@ def test_grid_end_to_end_leaderboard_holds_the_runs_figures(tmp_path, xlsa17_dir
 
 def test_interrupted_grid_resumes_reusing_finished_work(tmp_path, xlsa17_dir, monkeypatch,
                                                         capsys):
-    """Killed in the second cell's second seed: the rerun reads the first cell, continues the
-    second from its finished seed, and ends with the same leaderboard as an unbroken run."""
+    """Killed in the second cell, seed 1, after its validation phase: the rerun reads the first
+    cell, keeps the second cell's seed 0 and seed 1's validation phase, and trains only the
+    rest."""
     out = tmp_path / "bench"
-    original = Runner._run_seed
+    original = Runner._fit
     calls = []
 
-    def interrupting(self, seed_index, seed, state):
-        if self.spec.method == "cegzsl" and seed == 1:
+    def interrupting(self, seed, phase, *args, **kwargs):
+        if self.spec.method == "cegzsl" and seed == 1 and phase == "test":
             raise KeyboardInterrupt
-        return original(self, seed_index, seed, state)
+        return original(self, seed, phase, *args, **kwargs)
 
-    monkeypatch.setattr(Runner, "_run_seed", interrupting)
+    monkeypatch.setattr(Runner, "_fit", interrupting)
     assert bench(out, xlsa17_dir, *TINY_CEGZSL) == 130
     assert "rerun the same `unseen bench` command" in capsys.readouterr().err
     assert not (out / "leaderboard.md").exists()
     eszsl_results = out / "runs" / "eszsl-SYNTH-clean" / "results.json"
     written = eszsl_results.stat().st_mtime_ns
 
-    def counting(self, seed_index, seed, state):
-        calls.append((self.spec.method, seed))
-        return original(self, seed_index, seed, state)
+    def counting(self, seed, phase, *args, **kwargs):
+        calls.append((self.spec.method, seed, phase))
+        return original(self, seed, phase, *args, **kwargs)
 
-    monkeypatch.setattr(Runner, "_run_seed", counting)
+    monkeypatch.setattr(Runner, "_fit", counting)
     assert bench(out, xlsa17_dir, *TINY_CEGZSL) == 0
-    assert calls == [("cegzsl", 1)]  # eszsl reused, cegzsl's seed 0 kept
+    assert calls == [("cegzsl", 1, "test")]  # eszsl reused; cegzsl's finished work kept
     assert eszsl_results.stat().st_mtime_ns == written
     output = capsys.readouterr().out
     assert "eszsl-SYNTH-clean: reused" in output and "cegzsl-SYNTH-clean: trained" in output
