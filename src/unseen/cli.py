@@ -95,13 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="a grid of methods x data sets x seeds, then a "
                                               "leaderboard (docs/bench.md)")
-    bench.add_argument("--methods", nargs="+", required=True, help="method names")
-    bench.add_argument("--datasets", nargs="+", required=True,
+    bench.add_argument("--methods", nargs="+", required=True, metavar="METHOD",
+                       help="method names (see `unseen methods`)")
+    bench.add_argument("--datasets", nargs="+", required=True, metavar="DATASET",
                        help="data sets, in any form --dataset of `unseen train` accepts")
     bench.add_argument("--data-root", help="as for `unseen train`")
     bench.add_argument("--protocol", default="clean", choices=["clean", "paper", "both"],
                        help="both: paper and clean side by side, with H(clean) - H(paper)")
-    bench.add_argument("--seeds", type=_seed, nargs="+", default=[0])
+    bench.add_argument("--seeds", type=_seed, nargs="+", default=[0], metavar="SEED",
+                       help="seeds of every cell (default: 0)")
     bench.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[],
                        metavar="KEY=VALUE", help="METHOD.KEY=VALUE: a hyperparameter of one "
                                                  "method; KEY=VALUE: a run option of every cell")
@@ -109,10 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="METHOD=PRESET", help="a method's preset (default: the preset "
                                                       "named after the data set, if any)")
     bench.add_argument("--jobs", type=_count(1, "a number of parallel cells"), default=1,
+                       metavar="N",
                        help="cells run at once as subprocesses, each with cores/N threads "
                             "(default 1: one after the other, in this process)")
-    bench.add_argument("--out", default="runs/bench", help="bench directory (default: "
-                                                            "runs/bench)")
+    bench.add_argument("--out", default="runs/bench", metavar="DIR",
+                       help="bench directory (default: runs/bench)")
     bench.add_argument("--overwrite", action="store_true",
                        help="discard cells' runs made with other settings (same settings are "
                             "still reused)")
