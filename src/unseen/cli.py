@@ -103,6 +103,34 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seeds trained at once, one thread each (default: every seed, "
                            "up to 2 per CPU core)")
 
+    bench = commands.add_parser("bench", help="a grid of methods x data sets x seeds, then a "
+                                              "leaderboard (docs/bench.md)")
+    bench.add_argument("--methods", nargs="+", required=True, metavar="METHOD",
+                       help="method names (see `unseen methods`)")
+    bench.add_argument("--datasets", nargs="+", required=True, metavar="DATASET",
+                       help="data sets, in any form --dataset of `unseen train` accepts")
+    bench.add_argument("--data-root", help="as for `unseen train`")
+    bench.add_argument("--protocol", default="clean", choices=["clean", "paper", "both"],
+                       help="both: paper and clean side by side, with H(clean) - H(paper)")
+    bench.add_argument("--seeds", type=_seed, nargs="+", default=[0], metavar="SEED",
+                       help="seeds of every cell (default: 0)")
+    bench.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[],
+                       metavar="KEY=VALUE", help="METHOD.KEY=VALUE: a hyperparameter of one "
+                                                 "method; KEY=VALUE: a run option of every cell")
+    bench.add_argument("--preset", dest="presets", action="extend", nargs="+", default=[],
+                       metavar="METHOD=PRESET", help="a method's preset (default: the preset "
+                                                      "named after the data set, if any)")
+    bench.add_argument("--jobs", type=_count(1, "a number of parallel cells"), default=1,
+                       metavar="N",
+                       help="cells run at once as subprocesses, each with cores/N threads "
+                            "(default 1: one after the other, in this process)")
+    bench.add_argument("--out", default="runs/bench", metavar="DIR",
+                       help="bench directory (default: runs/bench)")
+    bench.add_argument("--overwrite", action="store_true",
+                       help="discard cells' runs made with other settings (same settings are "
+                            "still reused)")
+    bench.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+
     methods = commands.add_parser("methods", help="list methods and their presets; with a "
                                                   "NAME, every hyperparameter")
     methods.add_argument("name", nargs="?", help="a method: print every --set key with its "
@@ -172,6 +200,31 @@ def command_train(args: argparse.Namespace) -> int:
     print(format_table(results))
     print(f"run directory: {out}; report: {Path(out) / 'report.md'}")
     return 0
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from unseen.bench import BenchSpec, run_bench
+
+    presets = {}
+    for item in args.presets:
+        method, sep, preset = item.partition("=")
+        if not sep or not method or not preset:
+            raise UnseenInputError(f"option '--preset {item}': expected METHOD=PRESET, found "
+                                   "no '='" if not sep else "an empty name")
+        presets[method] = preset
+    spec = BenchSpec(methods=args.methods, datasets=args.datasets, protocol=args.protocol,
+                     seeds=args.seeds, out=args.out, data_root=args.data_root, presets=presets,
+                     overrides=parse_overrides(args.overrides), overwrite=args.overwrite)
+    try:
+        outcomes = run_bench(spec, jobs=args.jobs, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print("unseen: interrupted; rerun the same `unseen bench` command to continue (finished "
+              "cells are reused, an interrupted one resumes)", file=sys.stderr)
+        return 130
+    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+    for outcome in failed:
+        print(f"unseen: bench cell {outcome.cell.name} failed: {outcome.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def command_eval(args: argparse.Namespace) -> int:
@@ -256,7 +309,7 @@ def command_export(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": command_train, "eval": command_eval, "data": command_data,
             "methods": command_methods, "demo": command_demo, "predict": command_predict,
-            "export": command_export}
+            "export": command_export, "bench": command_bench}
 
 
 def _set_threads(threads: int | None) -> None:
