@@ -117,7 +117,7 @@ def test_truncation_is_consistent(awa2):
         assert m.label_ids[-1] == bert_tokenizer().sep_token_id
         assert all(p < 23 for p in m.mask_positions)
         c = short.contrast_example(y, m, rng)
-        if c is not None:
+        if c is not None and c.complete:
             assert all(len(s) <= 24 and ps and max(ps) < len(s) - 1
                        for s, ps in zip(c.input_ids, c.positions, strict=True))
 
@@ -130,7 +130,7 @@ def test_contrast_example_positions_classes_and_weight(awa2):
         y = i % b.tables.num_seen
         m = b.masked_example(y, rng)
         c = b.contrast_example(y, m, rng)
-        if c is None:
+        if c is None or not c.complete:
             assert m.needmask.size == 0
             continue
         made += 1
@@ -201,7 +201,7 @@ def test_cub_reference_mode_uses_index_prefixed_words_in_acl(tmp_path):
     for y in range(60):
         m = reference.masked_example(y, rng)
         c = reference.contrast_example(y, m, rng)
-        if c is None:
+        if c is None or not c.complete:
             continue
         a = m.attribute
         prefixed = bert_tokenizer()(f"{a}{vocab.words[a]}", add_special_tokens=False)["input_ids"]
@@ -211,7 +211,7 @@ def test_cub_reference_mode_uses_index_prefixed_words_in_acl(tmp_path):
         assert decode(c.input_ids[1]).count(str(a)) >= 1
         m2 = clean.masked_example(y, rng)
         c2 = clean.contrast_example(y, m2, rng)
-        if c2 is not None:
+        if c2 is not None and c2.complete:
             assert c2.input_ids[0] == m2.input_ids
             assert decode([c2.input_ids[1][p] for p in c2.positions[1]]) == vocab.words[
                 m2.attribute]

@@ -49,6 +49,9 @@ class DUETConfig(MethodConfig):
     regression_weight: float = 0.01
     self_calibration_weight: float = 0.001
     mask_weight: float = 1.0
+    # clean mask loss scale (see losses.py): "reference" = the reference's per-token weight on
+    # the masked word (span CE / padded length), "span" = mean over the span (~100x stronger)
+    mask_loss_scale: str = "reference"
     contrast_weight: float = 0.01
     image_contrast_weight: float = 0.05
     image_contrast_temperature: float = 0.05
@@ -56,21 +59,45 @@ class DUETConfig(MethodConfig):
     gamma: float = 0.8  # calibrated stacking on probabilities (the paper's per-dataset value)
     amp: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
     num_workers: int = 2
+    # Mid-epoch evaluations (schedule.py), besides the one at every epoch end: after every
+    # `eval_every_steps`-th batch of an epoch once `eval_start_step` batches were trained in
+    # all (AWA2: 100 and 1000), and/or after batch `eval_at_step` (SUN: 644), from epoch
+    # `eval_from_epoch` (0-based; SUN: 5). Only at the end of an accumulation window. 0: off.
+    eval_every_steps: int = 0
+    eval_start_step: int = 0
+    eval_at_step: int = 0
+    eval_from_epoch: int = 0
+    # Stop when this many evaluations in a row fall below the best H so far (the reference's
+    # `--patient`: CUB 7, AWA2 15, SUN 7; it calls sys.exit, we end `fit`). 0: never.
+    patience: int = 0
+    # Set by the runner when it retrains to a chosen point (clean protocol): the last epoch
+    # stops after this many batches (0: the whole epoch) and nothing is evaluated before it.
+    # -1: a normal run.
+    stop_after_steps: int = -1
+    # Loss sums stay on the device; the host reads them (and the NaN guard runs) every this
+    # many batches and before every evaluation: a divergence stops within this many batches,
+    # before the next checkpoint is written.
+    sync_every_steps: int = 50
 
     def __post_init__(self) -> None:
         choices = {"mlm_head": ("auto", "pretrained", "fresh"),
                    "classification_loss": ("probabilities", "logits"),
                    "amp": ("auto", "bf16", "off"),
+                   "mask_loss_scale": ("reference", "span"),
                    "duet_style": ("", "cub", "awa2", "sun", "generic")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise UnseenInputError(f"option '{key}': expected one of {', '.join(allowed)}, "
                                        f"found {getattr(self, key)!r}")
         positive = ("batch_size", "eval_batch_size", "gradient_accumulation", "lr_decay_every",
-                    "max_length")
+                    "max_length", "sync_every_steps")
         for key in positive:
             if getattr(self, key) < 1:
                 raise UnseenInputError(f"option '{key}': expected >= 1, found {getattr(self, key)}")
+        for key in ("eval_every_steps", "eval_start_step", "eval_at_step", "eval_from_epoch",
+                    "patience", "num_workers"):
+            if getattr(self, key) < 0:
+                raise UnseenInputError(f"option '{key}': expected >= 0, found {getattr(self, key)}")
         for key in ("mask_probability", "attribute_dropout"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise UnseenInputError(f"option '{key}': expected a value in [0, 1], found "
@@ -83,7 +110,8 @@ class DUETConfig(MethodConfig):
             contrast=self.contrast_weight, image_contrast=self.image_contrast_weight,
             image_contrast_temperature=self.image_contrast_temperature,
             classification_on_probabilities=self.classification_loss == "probabilities",
-            reference_mask_loss=self.replicate_reference_bugs)
+            reference_mask_loss=self.replicate_reference_bugs,
+            mask_loss_scale=self.mask_loss_scale)
 
     def learning_rate(self, epoch: int) -> float:
         """lr x decay^(epoch // every): 3e-5, 2.4e-5, 1.92e-5 for the reference's 30 epochs."""
@@ -96,13 +124,16 @@ _REFERENCE = {"epochs": 30, "lr": 3e-5, "lr_decay": 0.8, "lr_decay_every": 10,
 PRESETS: dict[str, dict[str, Any]] = {
     "CUB": {**_REFERENCE, "vision_model": "facebook/deit-base-distilled-patch16-224",
             "duet_style": "cub", "batch_size": 7, "gradient_accumulation": 10, "mask_weight": 5.0,
-            "contrast_weight": 0.001, "max_length": 250, "prune_length": 170, "gamma": 0.7},
+            "contrast_weight": 0.001, "max_length": 250, "prune_length": 170, "gamma": 0.7,
+            "patience": 7},  # CUB's mid-epoch evaluation never fires (spec §4.3)
     "AWA2": {**_REFERENCE, "vision_model": "facebook/deit-base-distilled-patch16-224",
              "duet_style": "awa2", "batch_size": 10, "gradient_accumulation": 5,
-             "mask_weight": 1.0, "contrast_weight": 0.01, "max_length": 150, "gamma": 0.8},
+             "mask_weight": 1.0, "contrast_weight": 0.01, "max_length": 150, "gamma": 0.8,
+             "eval_every_steps": 100, "eval_start_step": 1000, "patience": 15},
     "SUN": {**_REFERENCE, "vision_model": "microsoft/swin-base-patch4-window7-224",
             "duet_style": "sun", "batch_size": 8, "gradient_accumulation": 7, "mask_weight": 1.0,
-            "contrast_weight": 0.01, "max_length": 150, "gamma": 0.4},
+            "contrast_weight": 0.01, "max_length": 150, "gamma": 0.4,
+            "eval_at_step": 644, "eval_from_epoch": 5, "patience": 7},
     # The embedded rendered-shapes benchmark on a CPU in minutes: packaged EfficientNet-Lite0
     # (real ImageNet logits) at the images' own 64 px with a FROZEN trunk (`freeze_vision`, an
     # ablation: fine-tuning it costs 5-8x more per step, ~25 min per epoch on 2 cores), the

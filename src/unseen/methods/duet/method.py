@@ -42,7 +42,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from unseen.cache import cache_root
-from unseen.errors import TrainingDivergedError, UnseenInputError
+from unseen.errors import UnseenInputError
 from unseen.methods.base import (
     EpochReport,
     GZSLMethod,
@@ -55,13 +55,15 @@ from unseen.methods.duet.config import PRESETS, DUETConfig
 from unseen.methods.duet.data import (
     ClassPools,
     DuetTrainingBatches,
+    EpochSampler,
     EvaluationImages,
+    ReferencePools,
     RowTable,
     identity,
     unbatched,
 )
 from unseen.methods.duet.distributed import DistributedContext
-from unseen.methods.duet.losses import DuetObjective
+from unseen.methods.duet.losses import DuetObjective, LossTracker
 from unseen.methods.duet.model import (
     EFFICIENTNET_LITE0,
     DuetModel,
@@ -69,12 +71,9 @@ from unseen.methods.duet.model import (
     load_duet_model,
     resolve_text_model,
 )
+from unseen.methods.duet.schedule import EvaluationSchedule
 
 log = logging.getLogger(__name__)
-
-LOSS_NAMES = ("classification", "regression", "self_calibration", "mask", "contrast",
-              "image_contrast")
-
 
 class DUET(GZSLMethod):
     """DUET (AAAI'23): ViT + BERT + LXMERT X-layer, trained end-to-end on images."""
@@ -94,7 +93,11 @@ class DUET(GZSLMethod):
         self.optimizer: torch.optim.Optimizer | None = None
         self._task_key: tuple | None = None
         self._pending_state: dict[str, Any] | None = None
-        self._next_epoch = 0
+        self._position = (0, 0)  # (epoch, batches of it trained): where a checkpoint resumes
+        self._resume_step = 0
+        self._eval_mode_sticks = False
+        self._pools = None
+        self._pending_pool_state: dict[str, Any] | None = None
         self._pixel_cache = None
         self._trunk_table: RowTable | None = None
         self._pending_rng: dict[str, Any] | None = None
@@ -114,26 +117,36 @@ class DUET(GZSLMethod):
         if self._pending_rng is not None:  # resuming: continue the checkpointed RNG streams
             restore_rng_state(self._pending_rng)
             self._pending_rng = None
-        objective = self.distributed.wrap(self._objective, device)
+        objective = self.distributed.wrap(self._objective, device,
+                                          ignored=self._objective.never_used_parameters(),
+                                          static=self._objective.same_parameters_every_step())
         data = self._training_batches(task)
-        sampler = None
+        inner = None
         if self.distributed.enabled:
-            sampler = DistributedSampler(data, self.distributed.world_size, self.distributed.rank,
-                                         shuffle=True, seed=self.seed)
+            inner = DistributedSampler(data, self.distributed.world_size, self.distributed.rank,
+                                       shuffle=True, seed=self.seed)
+        sampler = EpochSampler(len(data), inner)
+        # one loader for the whole fit: persistent workers keep their copy of the text builder
+        # and tables instead of re-forking every epoch
+        loader = DataLoader(data, batch_size=None, sampler=sampler, collate_fn=unbatched,
+                            num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+                            persistent_workers=cfg.num_workers > 0)
+        schedule = EvaluationSchedule.from_config(cfg)
         steps = cfg.gradient_accumulation
+        total = len(inner) if inner is not None else len(data)
         for epoch in range(self.start_epoch, cfg.epochs):
-            data.set_epoch(epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            self._set_learning_rate(epoch)
-            self.model.train()
-            loader = DataLoader(data, batch_size=None, sampler=sampler, collate_fn=unbatched,
-                                num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
-            sums = dict.fromkeys((*LOSS_NAMES, "loss", "mask_batches", "contrast_tuples"), 0.0)
-            counts = dict.fromkeys(LOSS_NAMES, 0)  # parts are averaged where they occur
-            total = len(loader)
-            for step, batch in enumerate(monitor.progress(loader, f"duet epoch {epoch}", total)):
-                batch = batch.to(device, self._input_normaliser)
+            first = self._resume_step if epoch == self.start_epoch else 0
+            sampler.set_epoch(epoch, first)
+            self._set_learning_rate(epoch, new_epoch=first == 0)
+            self.model.train(not (first and self._eval_mode_sticks))
+            stop = total
+            if cfg.stop_after_steps > 0 and epoch == cfg.epochs - 1:
+                stop = min(cfg.stop_after_steps, total)
+            tracker = LossTracker(device)
+            patience_stop = False
+            batches = monitor.progress(loader, f"duet epoch {epoch}", len(sampler))
+            for step, batch in enumerate(batches, start=first):
+                batch = data.attach_pool_images(batch).to(device, self._input_normaliser)
                 last = step == total - 1
                 window_end = (step + 1) % steps == 0
                 sync = window_end or last
@@ -142,29 +155,59 @@ class DUET(GZSLMethod):
                 with no_sync, self._autocast():
                     loss, parts = objective(batch)
                     (loss / steps).backward()
-                if not torch.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"DUET: loss {[k for k, v in parts.items() if not torch.isfinite(v)]} "
-                        f"became {loss.item()} at epoch {epoch}, step {step}; the last good "
-                        "checkpoint is the previous epoch's")
+                tracker.add(loss, parts, batch)
+                if (step + 1) % cfg.sync_every_steps == 0:
+                    tracker.check(epoch, step)
                 if window_end or (last and not cfg.replicate_reference_bugs):
                     self.optimizer.step()
                     self.optimizer.zero_grad(set_to_none=True)
-                sums["loss"] += float(loss.detach())
-                for key, value in parts.items():
-                    sums[key] += float(value.detach())
-                    counts[key] += 1
-                sums["mask_batches"] += float(batch.masked)
-                if batch.contrast_weights is not None:
-                    sums["contrast_tuples"] += batch.contrast_weights.numel()
-            losses = {k: v / max(counts.get(k, total), 1) for k, v in sums.items()}
-            losses = self.distributed.mean(losses)
-            report = self._report(task, epoch, losses)
-            if not cfg.replicate_reference_bugs:
-                self.model.train()
-            self._next_epoch = epoch + 1
-            monitor.epoch_end(self, report)
-        self.start_epoch = max(self.start_epoch, self._next_epoch)
+                if step + 1 == stop:
+                    break
+                if not schedule.mid_epoch(epoch, step + 1, total, window_end):
+                    continue
+                if cfg.replicate_reference_bugs:  # eval mode sticks until the next epoch
+                    self.model.eval()
+                if cfg.stop_after_steps >= 0:  # a retrain to a chosen point: no evaluation
+                    continue
+                if self._evaluate(task, monitor, epoch, step + 1, tracker, (epoch, step + 1)):
+                    patience_stop = True
+                    break
+            if patience_stop:
+                break
+            stopped = stop < total  # a retrain that ends at its chosen point
+            if self._evaluate(task, monitor, epoch, stop if stopped else None, tracker,
+                              (epoch + 1, 0)) or stopped:
+                break
+        self.start_epoch = max(self.start_epoch, self._position[0])
+
+    def _evaluate(self, task, monitor: TrainingMonitor, epoch: int, step: int | None,
+                  tracker: LossTracker, position: tuple[int, int]) -> bool:
+        """Evaluate, hand the report to the monitor (which checkpoints `position`, where a
+        resumed run continues); True when patience says stop. `step` None: the end of
+        `epoch`; else the batches of `epoch` trained so far."""
+        tracker.check(epoch, (step or 0) - 1)
+        self._position = position
+        was_training = self.model.training
+        report = self._report(task, epoch, self.distributed.mean(tracker.means()), step)
+        self.model.train(was_training)
+        monitor.epoch_end(self, report)
+        return self._patience_exhausted(monitor)
+
+    def _patience_exhausted(self, monitor: TrainingMonitor) -> bool:
+        """The reference's early stop: `patience` evaluations in a row below the best H (it
+        resets on H >= best). Reads the H history of the runner's SelectionMonitor."""
+        history = getattr(getattr(monitor, "selection", None), "history_H", None)
+        if not self.config.patience or not history:
+            return False
+        best, counter = -np.inf, 0
+        for value in history:
+            counter = 0 if value >= best else counter + 1
+            best = max(best, value)
+        if counter > self.config.patience:
+            log.info("DUET: %d evaluations without reaching the best H %.4f; stopping (patience "
+                     "%d)", counter, best, self.config.patience)
+            return True
+        return False
 
     def preprocess_images(self, task, paths: list[Path]) -> Tensor:
         """Normalised pixels [n, 3, H, W] of image files, exactly as training saw its images
@@ -191,11 +234,16 @@ class DUET(GZSLMethod):
     def state_dict(self) -> dict[str, Any]:
         if self.model is None:
             raise RuntimeError("DUET.state_dict() before fit(): nothing to save")
+        epoch, step = self._position
         state = {"model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict() if self.optimizer else None,
                  "scaler": None,  # bf16 autocast needs no loss scaling
-                 "rng": capture_rng_state(), "epoch": self._next_epoch,
+                 "rng": capture_rng_state(), "epoch": epoch, "step": step,
+                 # reference: a mid-epoch evaluation left the model in eval mode
+                 "eval_mode": bool(step and not self.model.training),
                  "config": asdict(self.config), "seed": self.seed}
+        if self._pools is not None and not self._pools.stateless:
+            state["pool_state"] = self._pools.state_dict()
         if self.config.replicate_reference_bugs:  # the trailing window leaks into next epoch
             state["pending_gradients"] = {
                 name: p.grad.detach().clone() for name, p in self.model.named_parameters()
@@ -204,7 +252,10 @@ class DUET(GZSLMethod):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pending_state = state
-        self.start_epoch = self._next_epoch = int(state["epoch"])
+        self.start_epoch = int(state["epoch"])
+        self._resume_step = int(state.get("step", 0))
+        self._eval_mode_sticks = bool(state.get("eval_mode", False))
+        self._position = (self.start_epoch, self._resume_step)
         if self.model is not None:
             self._apply_pending_state()
 
@@ -259,7 +310,7 @@ class DUET(GZSLMethod):
         self._objective = DuetObjective(
             self.model, self._semantics, seen_columns, self._is_seen, cfg.loss_weights(),
             self._template, share_template_states=not cfg.replicate_reference_bugs,
-            trunk_features=cfg.freeze_vision).to(device)
+            trunk_features=cfg.freeze_vision, mask_probability=cfg.mask_probability).to(device)
         self._preprocessor = self._image_preprocessor()
         if self._pending_state is not None:
             self._apply_pending_state()
@@ -275,6 +326,7 @@ class DUET(GZSLMethod):
         for name, grad in state.get("pending_gradients", {}).items():
             parameters[name].grad = grad.to(parameters[name].device).clone()
         self._pending_rng = state.get("rng")
+        self._pending_pool_state = state.get("pool_state")
 
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -284,9 +336,9 @@ class DUET(GZSLMethod):
         return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                                 fused=fused)
 
-    def _set_learning_rate(self, epoch: int) -> None:
+    def _set_learning_rate(self, epoch: int, new_epoch: bool = True) -> None:
         lr = self.config.learning_rate(epoch)
-        if self.optimizer is None or self.config.replicate_reference_bugs:
+        if self.optimizer is None or (self.config.replicate_reference_bugs and new_epoch):
             # The reference builds a fresh Adam at every epoch start (moments reset).
             self.optimizer = self._new_optimizer(lr)
         for group in self.optimizer.param_groups:
@@ -363,11 +415,19 @@ class DUET(GZSLMethod):
         if self.config.replicate_reference_bugs and task.name == "test":
             pool_rows = np.concatenate([train_rows, task.eval_seen_idx])  # spec §6.1 leakage
         local = np.searchsorted(seen, task.benchmark.labels)
+        if self.config.replicate_reference_bugs:
+            pools = ReferencePools(pool_rows, local[pool_rows], seen.size, self.seed)
+            if self._pending_pool_state is not None:
+                pools.load_state_dict(self._pending_pool_state)
+                self._pending_pool_state = None
+        else:
+            pools = ClassPools(pool_rows, local[pool_rows], seen.size)
+        self._pools = pools
         return DuetTrainingBatches(
-            train_rows, local[train_rows], self._builder, inputs,
-            ClassPools(pool_rows, local[pool_rows], seen.size), self.config.batch_size,
+            train_rows, local[train_rows], self._builder, inputs, pools, self.config.batch_size,
             self.config.mask_probability, self._tokenizer.pad_token_id, self.seed,
-            build_contrast=self.config.contrast_weight != 0)
+            build_contrast=self.config.contrast_weight != 0,
+            per_tuple_padding=self.config.replicate_reference_bugs)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -404,7 +464,8 @@ class DUET(GZSLMethod):
         local = self._template_logits(loader, trunk_features=self.config.freeze_vision)
         return self.distributed.gather_rows(local.to(self._device), rows.size).cpu()
 
-    def _report(self, task, epoch: int, losses: dict[str, float]) -> EpochReport:
+    def _report(self, task, epoch: int, losses: dict[str, float],
+                step: int | None = None) -> EpochReport:
         logits = self._evaluation_logits(task)
         probabilities = torch.softmax(logits, dim=-1)
         unseen_columns = torch.from_numpy(~task.is_seen_class)
@@ -413,7 +474,7 @@ class DUET(GZSLMethod):
         if self.config.replicate_reference_bugs:
             losses = losses | micro_accuracies(probabilities, task, self.config.gamma)
         return EpochReport(epoch=epoch, gzsl_candidates={"epoch": probabilities},
-                           zsl_candidates={"epoch": zsl}, losses=losses)
+                           zsl_candidates={"epoch": zsl}, losses=losses, step=step)
 
 
 def micro_accuracies(probabilities: Tensor, task, gamma: float) -> dict[str, float]:

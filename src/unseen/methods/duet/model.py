@@ -156,28 +156,36 @@ class DuetModel(nn.Module):
         return self.text_encoder(input_ids=input_ids, attention_mask=attention_mask,
                                  token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
 
-    def fuse(self, text_states: Tensor, attention_mask: Tensor, visual: Tensor
-             ) -> tuple[Tensor, Tensor]:
-        """One X-layer: (text [B, L, d], visual [B, d]) -> fused (text, visual)."""
+    def fuse(self, text_states: Tensor, attention_mask: Tensor, visual: Tensor,
+             cross_attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One X-layer: (text [B, L, d], visual [B, d]) -> fused (text, visual).
+
+        The X-layer's key mask is `cross_attention_mask` when given, else the padding mask
+        (clean) or nothing (reference: padding attended, spec §2.4)."""
+        if cross_attention_mask is None and self.mask_padding:
+            cross_attention_mask = attention_mask
         extended = None
-        if self.mask_padding:
-            extended = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(
+        if cross_attention_mask is not None:
+            extended = (1.0 - cross_attention_mask[:, None, None, :].float()) * torch.finfo(
                 torch.float32).min
         lang, vis = self.cross_layer(text_states, extended, visual[:, None, :], None)[:2]
         return lang, vis[:, 0]
 
     def forward(self, pixels: Tensor, input_ids: Tensor, attention_mask: Tensor,
-                text_states: Tensor | None = None, trunk_features: bool = False) -> DuetOutput:
+                text_states: Tensor | None = None, trunk_features: bool = False,
+                cross_attention_mask: Tensor | None = None) -> DuetOutput:
         """Full forward. `text_states` [1 or B, L, d] skips the language model (template cache);
         `input_ids` / `attention_mask` may then be [1, L] and are broadcast to the batch.
-        `trunk_features`: `pixels` are the frozen vision trunk's outputs (see VisionClassifier)."""
+        `trunk_features`: `pixels` are the frozen vision trunk's outputs (see VisionClassifier).
+        `cross_attention_mask` [B, L]: the X-layer's key mask, when it differs from the padding
+        mask (the reference's per-tuple padding inside one batched ACL forward)."""
         batch = pixels.shape[0]
         if text_states is None:
             text_states = self.encode_text(input_ids, attention_mask)
         text_states = text_states.expand(batch, -1, -1)
         attention_mask = attention_mask.expand(batch, -1)
         lang, visual = self.fuse(text_states, attention_mask,
-                                 self.visual_token(pixels, trunk_features))
+                                 self.visual_token(pixels, trunk_features), cross_attention_mask)
         return DuetOutput(pre_attri=self.fc_image(visual), lang=lang, visual=visual)
 
     @staticmethod
@@ -195,10 +203,9 @@ class DuetModel(nn.Module):
         sign = torch.where(is_seen, -1.0, 1.0).to(pre_attri.device)
         return self.class_logits(pre_attri, semantics).float() + sign * self.sc_bias
 
-    def token_logits(self, lang: Tensor, positions: Tensor | None = None) -> Tensor:
-        """MLM head over every position: [B, L, d] -> [B, L, V]; with a bool `positions`
-        [B, L], over those positions only: [M, V] in row-major order (M = positions.sum())."""
-        return self.mlm_head(lang if positions is None else lang[positions])
+    def token_logits(self, lang: Tensor) -> Tensor:
+        """MLM head over every position: [B, L, d] -> [B, L, V]."""
+        return self.mlm_head(lang)
 
     def span_embeddings(self, lang: Tensor, positions: Tensor) -> Tensor:
         """Mean of the fused states over each row's attribute span, projected: [N, d]."""
