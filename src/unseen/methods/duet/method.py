@@ -67,9 +67,15 @@ from unseen.methods.duet.losses import DuetObjective, LossTracker
 from unseen.methods.duet.model import (
     EFFICIENTNET_LITE0,
     DuetModel,
-    hub_offline,
     load_duet_model,
-    resolve_text_model,
+    load_tokenizer,
+)
+from unseen.methods.duet.paths import (
+    FILE_OPTIONS,
+    existing_directory,
+    existing_file,
+    expand,
+    model_source,
 )
 from unseen.methods.duet.schedule import EvaluationSchedule
 
@@ -270,25 +276,20 @@ class DUET(GZSLMethod):
         key = (id(task.benchmark), task.name, tuple(task.seen_classes), tuple(task.unseen_classes))
         if self._task_key == key:
             return
-        from transformers import AutoTokenizer
-
         from unseen.methods.duet.attributes import load_attribute_vocabulary
         from unseen.methods.duet.text import DuetTextBuilder
 
         cfg = self.config
         source = task.benchmark.source
         style = cfg.duet_style or source.get("duet_style", "generic")
+        files = {option: existing_file(getattr(cfg, option) or source.get(option, ""), option)
+                 for option in FILE_OPTIONS}
+        vision_model, text_model = self._model_sources()
         vocab = load_attribute_vocabulary(
-            task.benchmark, style, groups_json=_path(cfg.attribute_groups),
-            mapping_json=_path(cfg.attribute_mapping), attributes_txt=_path(cfg.attributes_txt))
-        text_model = resolve_text_model(cfg.text_model)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                text_model, local_files_only=hub_offline() or Path(text_model).is_dir())
-        except (OSError, ValueError) as error:
-            raise UnseenInputError(
-                f"DUET text model '{text_model}': expected a tokenizer beside the model, "
-                f"found none ({error}); use `--set text_model=/path/to/model`") from error
+            task.benchmark, style, groups_json=files["attribute_groups"],
+            mapping_json=files["attribute_mapping"], attributes_txt=files["attributes_txt"],
+            manifest_names=manifest_attribute_names(task.benchmark))
+        tokenizer = load_tokenizer(text_model)
         self._builder = DuetTextBuilder(
             vocab, task.semantics, task.seen_classes, tokenizer, cfg.max_length,
             attribute_dropout=cfg.attribute_dropout, prune_length=cfg.prune_length or None,
@@ -296,7 +297,7 @@ class DUET(GZSLMethod):
         self._tokenizer = tokenizer
         device = self._device
         if self.model is None:
-            self.model = load_duet_model(cfg.vision_model, cfg.text_model,
+            self.model = load_duet_model(vision_model, text_model,
                                          int(task.semantics.shape[1]),
                                          cfg.replicate_reference_bugs, cfg.mlm_head).to(device)
             if cfg.freeze_vision:
@@ -351,12 +352,17 @@ class DUET(GZSLMethod):
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=torch.bfloat16)
 
+    def _model_sources(self) -> tuple[str, str]:
+        """(vision, text): `~` expanded, local directories checked, hub ids as given."""
+        return (model_source(self.config.vision_model, "vision_model"),
+                model_source(self.config.text_model, "text_model"))
+
     def _image_preprocessor(self):
         from unseen.backbones.image_processing import ImagePreprocessor
 
         if self.config.vision_model.lower() == EFFICIENTNET_LITE0:
             return ImagePreprocessor.for_efficientnet_lite0(self.config.image_resolution)
-        return ImagePreprocessor.from_model_dir(self.config.vision_model)
+        return ImagePreprocessor.from_model_dir(self._model_sources()[0])
 
     def _pixels(self, task):
         """The benchmark's uint8 pixel cache (built on rank 0, then opened by every rank)."""
@@ -368,10 +374,11 @@ class DUET(GZSLMethod):
         source = task.benchmark.source
         root = self.config.image_root or source.get("image_root", "")
         if not root:
-            raise UnseenInputError(f"DUET on '{task.benchmark.name}': expected an image root "
-                                   "(`--set image_root=/path/to/images`), found none")
-        paths = resolve_image_paths(task.benchmark, Path(root), self.config.image_path_rule)
-        cache_dir = Path(self.config.pixel_cache_dir or cache_root() / "duet_pixels")
+            raise UnseenInputError(f"option 'image_root': expected the folder of the images of "
+                                   f"'{task.benchmark.name}' (--set image_root=DIR), found none")
+        root = existing_directory(root, "image_root", "the folder of the benchmark's images")
+        paths = resolve_image_paths(task.benchmark, root, self.config.image_path_rule)
+        cache_dir = Path(expand(self.config.pixel_cache_dir) or cache_root() / "duet_pixels")
         if self.distributed.is_main_process:
             PixelCache.build(paths, self._preprocessor, cache_dir, progress=True)
         self.distributed.barrier()
@@ -489,6 +496,18 @@ def micro_accuracies(probabilities: Tensor, task, gamma: float) -> dict[str, flo
     return {"micro_U": unseen, "micro_S": seen, "micro_H": harmonic}
 
 
-def _path(value: str) -> Path | None:
-    return Path(value) if value else None
+def manifest_attribute_names(benchmark) -> list[str] | None:
+    """A built data set's attribute names (`unseen data build`, manifest `attribute_names`),
+    when the benchmark does not carry them itself. A set built from class descriptions only
+    has none: DUET writes its texts from attribute names, so that is an input error."""
+    manifest = benchmark.source.get("manifest")
+    if not isinstance(manifest, dict) or benchmark.attribute_names is not None:
+        return None
+    names = manifest.get("attribute_names")
+    if not names:
+        raise UnseenInputError(
+            f"data set '{benchmark.name}' (unseen.json): field 'attribute_names': expected the "
+            "attribute names DUET writes its texts from, found none (built from descriptions "
+            "only); rebuild it with `unseen data build ... --attributes CLASS_ATTRIBUTES.csv`")
+    return [str(name) for name in names]
 

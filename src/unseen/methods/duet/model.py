@@ -223,13 +223,23 @@ def hub_offline() -> bool:
 
 
 def _missing_model(kind: str, name: str, option: str, error: Exception) -> UnseenInputError:
-    how = ("it is not a local directory and HF_HUB_OFFLINE is set, so nothing is downloaded"
-           if hub_offline() else "it could not be loaded")
+    """One line: a hub id that is neither cached nor downloadable (the right cause: offline
+    mode or the download's own first error line), and the command that fixes it."""
+    if Path(name).is_dir():
+        detail = " ".join(str(error).split())[:200]
+        return UnseenInputError(
+            f"option '{option}': expected a {kind} model directory that transformers can "
+            f"load, found '{name}' unreadable ({type(error).__name__}: {detail})")
+    if hub_offline():
+        cause = "it is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+    else:
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+        cause = (f"it is not in the local Hugging Face cache and downloading it failed "
+                 f"({type(error).__name__}: {first[:160]})")
     return UnseenInputError(
-        f"DUET {kind} model '{name}': expected a local model directory (config.json + weights) "
-        f"or a cached hub id; {how} ({type(error).__name__}: {str(error).splitlines()[0]}). "
-        f"Download it once (e.g. `huggingface-cli download {name}`) or point to a local copy "
-        f"with `--set {option}=/path/to/model`")
+        f"option '{option}': expected a local {kind} model directory or a hub id, found hub id "
+        f"'{name}' but {cause}; run `hf download {name}` once where there is network access, "
+        f"or pass --set {option}=/path/to/model")
 
 
 def _pretrained_kwargs(name: str) -> dict:
@@ -291,6 +301,27 @@ def load_vision_classifier(name: str, replicate_reference_bugs: bool = False) ->
                     "and are randomly initialised (the DeiT-distilled pitfall, spec §2.2)",
                     name, sorted(missing)[:4])
     return VisionClassifier(backbone, int(backbone.config.num_labels), huggingface=True)
+
+
+def load_tokenizer(name: str):
+    """The tokenizer saved beside a text model (directory or hub id; `minilm` allowed)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    name = resolve_text_model(name)
+    kwargs = _pretrained_kwargs(name)
+    try:
+        AutoConfig.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as error:  # the model itself is missing, not its tokenizer
+        raise _missing_model("text", name, "text_model", error) from error
+    try:
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as error:
+        detail = " ".join(str(error).split())[:160]
+        raise UnseenInputError(
+            f"option 'text_model': expected a tokenizer saved beside the model '{name}' "
+            f"(tokenizer.json or vocab.txt), found none ({type(error).__name__}: {detail})"
+        ) from error
 
 
 def load_text_model(name: str, mlm_head: str = "auto") -> tuple[nn.Module, nn.Module, bool]:
