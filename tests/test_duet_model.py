@@ -49,7 +49,7 @@ def test_every_head_has_its_shape(models):
     assert model.token_logits(out.lang).shape == (2, length, vocab)
     assert model.span_embeddings(out.lang, mask.bool()).shape == (2, d)
     semantics = torch.rand(5, NUM_ATTRIBUTES)
-    probabilities = model.class_probabilities(out.pre_attri, semantics)
+    probabilities = torch.softmax(model.class_logits(out.pre_attri, semantics), -1)
     assert probabilities.shape == (2, 5)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(2))
     is_seen = torch.tensor([True, True, False, True, False])

@@ -9,7 +9,8 @@ import pytest
 from test_duet_attributes import awa2_vocabulary, bert_tokenizer, cub_vocabulary, sun_vocabulary
 
 from unseen.methods.duet.attributes import matrix2text
-from unseen.methods.duet.text import DuetTextBuilder, pad_sequences
+from unseen.methods.duet.data import pad_to_tensor
+from unseen.methods.duet.text import DuetTextBuilder
 
 
 def builder(vocab, bench, **kw) -> DuetTextBuilder:
@@ -219,8 +220,8 @@ def test_cub_reference_mode_uses_index_prefixed_words_in_acl(tmp_path):
     assert checked > 40
 
 
-def test_pad_sequences():
-    ids, mask = pad_sequences([[5, 6, 7], [8], [9, 10]], pad_id=0)
+def test_pad_to_tensor():
+    ids, mask = pad_to_tensor([[5, 6, 7], [8], [9, 10]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
     assert ids.dtype == mask.dtype == __import__("torch").int64

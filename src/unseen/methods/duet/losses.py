@@ -26,7 +26,6 @@ loss is a product with a float mask.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,11 +47,6 @@ def classification_loss(logits: Tensor, targets: Tensor, on_probabilities: bool 
     if on_probabilities:
         return F.cross_entropy(torch.softmax(logits, dim=-1), targets)
     return F.cross_entropy(logits, targets)
-
-
-def double_softmax_lower_bound(num_classes: int) -> float:
-    """The smallest value CE on probabilities can take: log(1 + (C - 1) / e)."""
-    return math.log(1.0 + (num_classes - 1) / math.e)
 
 
 def attribute_regression_loss(pre_attri: Tensor, target_semantics: Tensor) -> Tensor:

@@ -193,10 +193,6 @@ class DuetModel(nn.Module):
         """pre_attri [B, A] . semantics [K, A]^T -> [B, K]; no temperature, no bias (spec §2.5)."""
         return pre_attri @ semantics.to(pre_attri.dtype).T
 
-    def class_probabilities(self, pre_attri: Tensor, semantics: Tensor) -> Tensor:
-        """What the reference returns and evaluates: softmax over the candidate classes."""
-        return torch.softmax(self.class_logits(pre_attri, semantics).float(), dim=-1)
-
     def self_calibration_logits(self, pre_attri: Tensor, semantics: Tensor, is_seen: Tensor
                                 ) -> Tensor:
         """pre_attri . att^T over all classes, + bias for unseen columns, - bias for seen."""

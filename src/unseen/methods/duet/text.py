@@ -38,8 +38,6 @@ from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from unseen.methods.duet.attributes import AttributeVocabulary, fst_with_spans
 from unseen.methods.duet.mining import ContrastExample, MiningTables, minmax_probabilities
@@ -66,16 +64,6 @@ class MaskedExample:
     needmask: np.ndarray = field(default_factory=_no_attributes)
     miss: np.ndarray = field(default_factory=_no_attributes)
     notmiss: np.ndarray = field(default_factory=_no_attributes)
-
-
-def pad_sequences(seqs: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
-    """Right-pad id lists to the longest: (ids int64 [n, L], attention mask int64 [n, L])."""
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    width = int(lengths.max()) if lengths.size else 0
-    mask = np.arange(width)[None, :] < lengths[:, None]
-    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-    ids[mask] = np.fromiter((t for s in seqs for t in s), dtype=np.int64, count=int(lengths.sum()))
-    return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
 
 
 class DuetTextBuilder:
