@@ -6,17 +6,26 @@ template; the template's language-model states are computed once per evaluation 
 (the language model never sees the image). Reports hold probabilities, the scale the paper's
 calibrated-stacking gammas are defined on: the runner applies gamma.
 
-Clean mode vs `replicate_reference_bugs` (spec §6.1):
+Clean mode vs `replicate_reference_bugs` (spec §6.1; the full list with where each lives is
+docs/methods/duet-reference-behaviours.md):
 - optimizer: persistent (clean) vs re-created every epoch (reference);
 - trailing accumulation window: stepped (clean) vs left un-stepped and un-zeroed so that it
   leaks into the next epoch's first step (reference; the leftover gradients are checkpointed);
-- `train()` restored right after evaluation (clean). With one evaluation per epoch the
-  reference's eval-mode sticking has no effect (it calls `train()` at every epoch start), so
-  there is nothing further to replicate;
-- contrastive pools: training rows (clean) vs plus test-seen rows on the test task (reference);
-- X-layer padding mask, MLM loss over padding, fresh MLM head: see model.py and losses.py;
+- evaluation: at every epoch end and at the `eval_*` cadence (schedule.py; the AWA2 and SUN
+  presets carry the reference's); after a mid-epoch evaluation the clean version restores
+  `train()`, the reference stays in eval mode (dropout off) for the rest of the epoch. Mid-epoch
+  evaluations are reports with `step` set: the clean protocol selects among them on the
+  validation task and retrains to the chosen batch (`stop_after_steps`); `patience` ends `fit`
+  like the reference's `sys.exit`. A checkpoint at a mid-epoch evaluation resumes there;
+- contrastive pools: uniform draws from the training rows (clean) vs the reference's
+  pop-from-the-end lists with test-seen rows on the test task (data.py);
+- X-layer padding mask (also per ACL tuple), MLM loss over padding, fresh MLM head, DeiT head:
+  see model.py, data.py and losses.py;
 - the reference's micro accuracies at the config gamma go in the report's `losses` as
   `micro_U`, `micro_S`, `micro_H` (AWA2 and SUN ran with `--all`).
+
+Host syncs: loss sums stay on the device (`LossTracker`); the host reads them and checks for
+NaN every `sync_every_steps` batches and before each evaluation.
 
 `freeze_vision` (off by default; on in the CPU `shapes` preset) is an ablation, not the paper:
 the vision trunk is frozen and run once per image (`_trunk_table`, float32 in memory), and
