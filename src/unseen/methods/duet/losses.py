@@ -227,11 +227,14 @@ class DuetObjective(nn.Module):
 
     def never_used_parameters(self) -> list[str]:
         """Names (in this module) of trainable parameters no step ever uses: the language
-        model's pooler (its output is unused, spec §2.3), and the MLM head / contrast
-        projection when the configuration never runs their branch."""
+        model's pooler (its output is unused, spec §2.3), and the parameters only the mask
+        branch uses when the configuration never runs it: the MLM head, the contrast
+        projection and the X-layer's language-side self-attention and FFN (a template batch
+        reads only the fused visual token, which attends to the language model's states
+        before the X-layer updates them)."""
         unused_prefixes = ["model.text_encoder.pooler."]
         if not self.mask_branch_possible:
-            unused_prefixes.append("model.mlm_head.")
+            unused_prefixes += ["model.mlm_head.", *LANGUAGE_SIDE_PREFIXES]
         if not self.mask_branch_possible or not self.weights.contrast:
             unused_prefixes.append("model.contrast_projection.")
         return [name for name, p in self.named_parameters()
@@ -241,8 +244,9 @@ class DuetObjective(nn.Module):
         """True when every step uses the same parameters (once `never_used_parameters` are
         ignored), so DDP needs no unused-parameter search and can use a static graph: the
         branch coin always lands the same way, and a mask batch always uses the contrast
-        projection or never does. Otherwise template batches leave the MLM head unused and
-        mask batches without an ACL tuple leave the contrast projection unused."""
+        projection or never does. Otherwise template batches leave the MLM head and the
+        X-layer's language side unused, and mask batches without an ACL tuple leave the
+        contrast projection unused."""
         if not self.mask_branch_possible:
             return True
         return self.mask_probability >= 1.0 and not self.weights.contrast
@@ -254,6 +258,11 @@ class DuetObjective(nn.Module):
 
 LOSS_NAMES = ("classification", "regression", "self_calibration", "mask", "contrast",
               "image_contrast")
+
+
+# X-layer modules that only the fused language states (mask branch, ACL) depend on
+LANGUAGE_SIDE_PREFIXES = ("model.cross_layer.lang_self_att.", "model.cross_layer.lang_inter.",
+                          "model.cross_layer.lang_output.")
 
 
 class LossTracker:
