@@ -221,3 +221,28 @@ def test_resume_from_a_mid_epoch_checkpoint_continues_exactly(setup):
     for name, tensor in straight.states[-1]["model"].items():
         torch.testing.assert_close(monitor.states[-1]["model"][name], tensor, atol=0, rtol=0,
                                    msg=name)
+
+
+def test_cpu_threads_follow_the_load_unless_chosen(monkeypatch):
+    import os
+
+    from unseen.methods.duet import method as duet_method
+
+    before = torch.get_num_threads()
+    try:
+        for key in ("UNSEEN_THREADS", "OMP_NUM_THREADS"):
+            monkeypatch.delenv(key, raising=False)
+        monkeypatch.setattr(os, "cpu_count", lambda: 4)
+        monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 3.0))
+        torch.set_num_threads(4)
+        monkeypatch.setattr(duet_method, "_DEFAULT_THREADS", 4)
+        assert duet_method.choose_cpu_threads(0) == 1  # 4 cores, load 3: one is free
+        torch.set_num_threads(4)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+        assert duet_method.choose_cpu_threads(0) == 4  # idle: torch's default stays
+        monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+        monkeypatch.setenv("UNSEEN_THREADS", "4")
+        assert duet_method.choose_cpu_threads(0) == 4  # the user's --threads is kept
+        assert duet_method.choose_cpu_threads(3) == 3  # cpu_threads=3
+    finally:
+        torch.set_num_threads(before)

@@ -78,6 +78,10 @@ class DUETConfig(MethodConfig):
     # many batches and before every evaluation: a divergence stops within this many batches,
     # before the next checkpoint is written.
     sync_every_steps: int = 50
+    # CPU threads for torch during fit: 0 = auto (torch's default, lowered to the cores left
+    # free by the machine's load when --threads / UNSEEN_THREADS / OMP_NUM_THREADS set none:
+    # on a loaded 2-core machine 2 threads ran DUET's step 20x slower than 1); N = exactly N
+    cpu_threads: int = 0
 
     def __post_init__(self) -> None:
         choices = {"mlm_head": ("auto", "pretrained", "fresh"),
@@ -95,7 +99,7 @@ class DUETConfig(MethodConfig):
             if getattr(self, key) < 1:
                 raise UnseenInputError(f"option '{key}': expected >= 1, found {getattr(self, key)}")
         for key in ("eval_every_steps", "eval_start_step", "eval_at_step", "eval_from_epoch",
-                    "patience", "num_workers"):
+                    "patience", "num_workers", "cpu_threads"):
             if getattr(self, key) < 0:
                 raise UnseenInputError(f"option '{key}': expected >= 0, found {getattr(self, key)}")
         for key in ("mask_probability", "attribute_dropout"):

@@ -129,6 +129,8 @@ class DUET(GZSLMethod):
         seed_everything(self.seed)
         self._prepare(task)
         device = self._device
+        if device.type == "cpu":
+            choose_cpu_threads(cfg.cpu_threads)
         if self._pending_rng is not None:  # resuming: continue the checkpointed RNG streams
             restore_rng_state(self._pending_rng)
             self._pending_rng = None
@@ -503,6 +505,29 @@ def micro_accuracies(probabilities: Tensor, task, gamma: float) -> dict[str, flo
     unseen = float(correct[n_seen:].mean()) if correct.size > n_seen else 0.0
     harmonic = 2 * seen * unseen / (seen + unseen) if seen + unseen > 0 else 0.0
     return {"micro_U": unseen, "micro_S": seen, "micro_H": harmonic}
+
+
+def choose_cpu_threads(requested: int) -> int:
+    """Set torch's CPU threads for training: `requested` when > 0; else torch's own choice,
+    unless the user set none (--threads, UNSEEN_THREADS, OMP_NUM_THREADS) and the machine is
+    busy: then the cores its 1-minute load leaves free (at least 1). OpenMP threads that
+    outnumber free cores spin against other processes and slow every step down."""
+    import os
+
+    if requested > 0:
+        torch.set_num_threads(requested)
+    elif not any(os.environ.get(k) for k in ("UNSEEN_THREADS", "OMP_NUM_THREADS")) and \
+            torch.get_num_threads() == _DEFAULT_THREADS and hasattr(os, "getloadavg"):
+        free = (os.cpu_count() or 1) - int(round(os.getloadavg()[0]))
+        if free < torch.get_num_threads():
+            log.info("DUET: %d CPU thread(s) (load average %.1f on %d cores; set "
+                     "--threads or cpu_threads to override)", max(1, free),
+                     os.getloadavg()[0], os.cpu_count() or 1)
+            torch.set_num_threads(max(1, free))
+    return torch.get_num_threads()
+
+
+_DEFAULT_THREADS = torch.get_num_threads()  # at import: what nobody has changed yet
 
 
 def manifest_attribute_names(benchmark) -> list[str] | None:
