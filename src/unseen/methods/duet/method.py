@@ -114,6 +114,7 @@ class DUET(GZSLMethod):
         self._pools = None
         self._pending_pool_state: dict[str, Any] | None = None
         self._pixel_cache = None
+        self._eval_loader: tuple[Any, DataLoader] | None = None
         self._trunk_table: RowTable | None = None
         self._pending_rng: dict[str, Any] | None = None
 
@@ -475,11 +476,17 @@ class DUET(GZSLMethod):
 
     def _evaluation_logits(self, task) -> Tensor:
         rows = task.eval_idx
-        shard = self.distributed.shard(rows)
-        images = EvaluationImages(shard, self._visual_inputs(task), self.config.eval_batch_size)
-        loader = DataLoader(images, batch_size=None, collate_fn=unbatched,
-                            num_workers=min(self.config.num_workers, len(images)))
-        local = self._template_logits(loader, trunk_features=self.config.freeze_vision)
+        if self._eval_loader is None or self._eval_loader[0] != self._task_key:
+            shard = self.distributed.shard(rows)
+            images = EvaluationImages(shard, self._visual_inputs(task),
+                                      self.config.eval_batch_size)
+            workers = min(self.config.num_workers, len(images))
+            # kept for the task: mid-epoch evaluations reuse the workers instead of forking
+            self._eval_loader = (self._task_key, DataLoader(
+                images, batch_size=None, collate_fn=unbatched, num_workers=workers,
+                persistent_workers=workers > 0))
+        local = self._template_logits(self._eval_loader[1],
+                                      trunk_features=self.config.freeze_vision)
         return self.distributed.gather_rows(local.to(self._device), rows.size).cpu()
 
     def _report(self, task, epoch: int, losses: dict[str, float],
