@@ -246,3 +246,25 @@ def test_cpu_threads_follow_the_load_unless_chosen(monkeypatch):
         assert duet_method.choose_cpu_threads(3) == 3  # cpu_threads=3
     finally:
         torch.set_num_threads(before)
+
+
+def test_clean_protocol_selects_among_mid_epoch_points_and_retrains_to_it(setup, tmp_path):
+    from unseen.runner import Runner, RunSpec
+
+    benchmark = setup["task"].benchmark
+    spec = RunSpec(method="duet", dataset="tiny", protocol="clean", seeds=[0],
+                   out=str(tmp_path / "run"), overrides={
+                       "vision_model": str(setup["deit"]), "text_model": str(setup["bert"]),
+                       "epochs": "2", "batch_size": "3", "num_workers": "0", "device": "cpu",
+                       "eval_every_steps": "1", "gradient_accumulation": "1",
+                       "pixel_cache_dir": str(setup["cache"]),
+                       "val_seen_fraction": "0.3"})
+    runner = Runner(spec, load_benchmark=lambda spec, index: benchmark)
+    results = runner.run()
+    selected = results["per_seed"][0]["selected"]
+    rows = [r for r in runner.rows if r["phase"] == "validation"]
+    assert any(r.get("step") for r in rows)  # mid-epoch evaluations on the validation task
+    tests = [r for r in runner.rows if r["phase"] == "test"]
+    assert len(tests) == 1  # the retraining evaluates once, at the chosen point
+    assert tests[0]["epoch"] == selected["epoch"]
+    assert (tests[0].get("step") or None) == selected["step"]

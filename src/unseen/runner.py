@@ -245,7 +245,8 @@ class Runner:
                                    only_zsl_candidate=selection.zsl_candidate)
             scores, zsl_scores = monitor.scores["last"], monitor.scores["last_zsl"]
         final = self._final_result(test_task, scores, gamma, zsl_scores)
-        selected = {"epoch": selection.epoch, "candidate": selection.candidate,
+        selected = {"epoch": selection.epoch, "step": selection.step,
+                    "candidate": selection.candidate,
                     "zsl_epoch": selection.zsl_epoch, "zsl_candidate": selection.zsl_candidate,
                     "on": "validation" if self.spec.protocol == "clean" else "test"}
         if "folds" in selection.result:
