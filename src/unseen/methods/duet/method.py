@@ -154,9 +154,11 @@ class DUET(GZSLMethod):
         total = len(inner) if inner is not None else len(data)
         for epoch in range(self.start_epoch, cfg.epochs):
             first = self._resume_step if epoch == self.start_epoch else 0
+            sticks, self._resume_step, self._eval_mode_sticks = (
+                bool(first and self._eval_mode_sticks), 0, False)  # used once, by this epoch
             sampler.set_epoch(epoch, first)
             self._set_learning_rate(epoch, new_epoch=first == 0)
-            self.model.train(not (first and self._eval_mode_sticks))
+            self.model.train(not sticks)
             stop = total
             if cfg.stop_after_steps > 0 and epoch == cfg.epochs - 1:
                 stop = min(cfg.stop_after_steps, total)
