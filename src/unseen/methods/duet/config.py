@@ -141,9 +141,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The embedded rendered-shapes benchmark on a CPU in minutes: packaged EfficientNet-Lite0
     # (real ImageNet logits) at the images' own 64 px with a FROZEN trunk (`freeze_vision`, an
     # ablation: fine-tuning it costs 5-8x more per step, ~25 min per epoch on 2 cores), the
-    # packaged MiniLM (fresh MLM head), texts of <= 22 tokens. Measured (2 contended cores,
-    # seed 0, clean protocol): 1 epoch T1 84.2 / H 66.0 in under 2 min; ESZSL on the
-    # descriptors T1 75.6 / H 23.2; chance T1 16.7. See benchmarks/duet_shapes_step.py.
+    # packaged MiniLM (fresh MLM head), texts of <= 22 tokens. Measured (seed 0, clean
+    # protocol, mask loss at the reference's scale): T1 89.6 / H 72.5 after 1 epoch, ~3.1 min
+    # of CPU time; wall 7.4 min with a warm cache and 13.8 min cold on 2 cores at load 6-11
+    # (the wall time is contention, not work). ESZSL on the descriptors T1 75.6 / H 23.2;
+    # chance T1 16.7. See benchmarks/duet_shapes_step.py.
     "shapes": {"vision_model": "efficientnet-lite0", "image_resolution": 64,
                "freeze_vision": True, "text_model": "minilm", "duet_style": "generic",
                "epochs": 1, "batch_size": 8, "gradient_accumulation": 1, "lr": 1e-4,
