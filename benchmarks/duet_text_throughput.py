@@ -52,7 +52,7 @@ def measure(name: str, bench, vocab, max_length: int, prune: int | None, replica
             tuple_ = builder.contrast_example(y, masked, rng)
             contrast_time += time.perf_counter() - t1
             masked_time += t1 - t0
-            skipped += tuple_ is None
+            skipped += tuple_ is None or not tuple_.complete
             lengths += len(masked.input_ids)
         best_cpu = min(best_cpu, (time.process_time() - cpu) / samples)
         best_masked = min(best_masked, masked_time / samples)

@@ -1,14 +1,17 @@
-"""DUET throughput on small offline models (CPU by default): training images/s, evaluation
-images/s, and the share of a training step spent outside the model's forward/backward (batch
-building: text construction, mining, tokenisation, pool images, padding, pixel transfer).
+"""DUET training throughput through the real `DUET.fit` loop (with its batch building, host
+syncs, optimizer steps and accumulation), and evaluation throughput.
 
-    .venv/bin/python benchmarks/duet_throughput.py                  # small random models
+    .venv/bin/python benchmarks/duet_throughput.py                       # small models, CPU
     .venv/bin/python benchmarks/duet_throughput.py --size tiny --steps 10
-    .venv/bin/python benchmarks/duet_throughput.py --num-workers 2  # batches built in workers
+    .venv/bin/python benchmarks/duet_throughput.py --size base --device cuda --amp off bf16
 
-Models are random-weight DeiT / BERT built offline with `save_pretrained` (no download); the
-tokenizer is the packaged MiniLM's (bert-base-uncased WordPiece vocabulary). Images are
-synthetic class-coloured PNGs. The numbers measure the pipeline, not accuracy.
+`--size base` is DeiT-B/16 (224 px) + BERT-base with random weights (the paper's sizes; on a
+GPU: fp32 vs bf16 with `--amp off bf16`). Models are built offline with `save_pretrained` (no
+download); the tokenizer is the packaged MiniLM's (bert-base-uncased WordPiece vocabulary).
+Images are synthetic class-coloured PNGs. A step is timed from one batch to the next inside
+`fit` (a progress wrapper), so it includes everything `fit` does per step; the first step and
+the epoch-end evaluation are excluded. `--sync-debug` (CUDA) makes every host sync in the
+timed steps an error. The numbers measure the pipeline, not accuracy.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch
 SIZES = {  # image, patch, hidden, layers, heads, ffn
     "tiny": (32, 8, 32, 2, 2, 64),
     "small": (64, 8, 128, 4, 4, 512),
+    "base": (224, 16, 768, 12, 12, 3072),  # DeiT-B/16 and BERT-base
 }
 WORDS = ["red", "green", "blue", "yellow", "round", "square", "triangle", "star", "striped",
          "spotted", "small", "large"]
@@ -82,6 +86,44 @@ def build_benchmark(root: Path, classes: int, per_class: int, image: int):
     return benchmark
 
 
+class StepTimer:
+    """A `TrainingMonitor` that times `fit`'s steps: from receiving one batch to receiving the
+    next (`compute`: the loop body; `wait`: waiting for the loader)."""
+
+    def __init__(self, steps: int, sync_debug: bool) -> None:
+        self.steps, self.sync_debug = steps, sync_debug
+        self.compute = self.wait = 0.0
+        self.images = self.timed = 0
+
+    def progress(self, iterable, description, total=None):
+        import time
+
+        import torch
+
+        requested = time.perf_counter()
+        for index, batch in enumerate(iterable):
+            received = time.perf_counter()
+            if index > 0:
+                self.wait += received - requested
+            if self.sync_debug:
+                torch.cuda.set_sync_debug_mode("error" if index > 0 else "default")
+            yield batch
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            requested = time.perf_counter()
+            if index > 0:
+                self.compute += requested - received
+                self.images += batch.size
+                self.timed += 1
+            if index >= self.steps:
+                break
+        if self.sync_debug:
+            torch.cuda.set_sync_debug_mode("default")
+
+    def epoch_end(self, method, report) -> None:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
@@ -90,84 +132,46 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--mask-probability", type=float, default=0.4)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--amp", default="off", choices=["auto", "bf16", "off"])
+    parser.add_argument("--amp", nargs="+", default=["off"], choices=["auto", "bf16", "off"])
+    parser.add_argument("--sync-debug", action="store_true")
     args = parser.parse_args()
-
-    from torch.utils.data import DataLoader
 
     from unseen.data.tasks import make_test_task
     from unseen.methods.duet import DUET, DUETConfig
-    from unseen.methods.duet.data import unbatched
     from unseen.methods.duet.model import parameter_count
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         vision, text = build_models(root, args.size)
         image = SIZES[args.size][0]
-        benchmark = build_benchmark(root, classes=12, per_class=max(12, args.batch_size * 2),
-                                    image=image)
+        per_class = max(12, -(-(args.steps + 2) * args.batch_size // 9))
+        benchmark = build_benchmark(root, classes=12, per_class=per_class, image=image)
         task = make_test_task(benchmark)
-        config = DUETConfig(vision_model=str(vision), text_model=str(text), epochs=1,
-                            batch_size=args.batch_size, gradient_accumulation=1,
-                            num_workers=args.num_workers, mask_probability=args.mask_probability,
-                            max_length=128, pixel_cache_dir=str(root / "cache"),
-                            device=args.device, amp=args.amp)
-        method = DUET(config, seed=0)
-        method._prepare(task)
-        data = method._training_batches(task)
-        model, objective = method.model, method._objective
-        model.train()
-        optimizer = method._new_optimizer(config.lr)
-        device = method._device
-        print(f"model: {args.size}, {parameter_count(model) / 1e6:.2f} M parameters, "
-              f"images {image}px, batch {args.batch_size}, device {device}, "
-              f"workers {args.num_workers}, torch threads {torch.get_num_threads()}")
-
-        data_time = compute_time = 0.0
-        images = steps = masked = tuples = 0
-        start = time.perf_counter()
-        while steps < args.steps:
-            data.set_epoch(steps)
-            loader = DataLoader(data, batch_size=None, collate_fn=unbatched,
-                                num_workers=args.num_workers)
-            batches = iter(loader)
-            while steps < args.steps:
-                t0 = time.perf_counter()
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    break
-                batch = batch.to(device, method._input_normaliser)
-                t1 = time.perf_counter()
-                with method._autocast():
-                    loss, _ = objective(batch)
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t2 = time.perf_counter()
-                if steps > 0:  # the first step pays one-off allocation and import costs
-                    data_time += t1 - t0
-                    compute_time += t2 - t1
-                    images += batch.size
-                    masked += int(batch.masked)
-                    if batch.contrast_weights is not None:
-                        tuples += batch.contrast_weights.numel()
-                steps += 1
-        total = data_time + compute_time
-        print(f"training: {images / total:.1f} images/s over {steps - 1} timed steps "
-              f"({masked} mask-branch batches, {tuples} ACL tuples); "
-              f"outside forward/backward/step: {data_time / total:.1%} "
-              f"(wall {time.perf_counter() - start:.1f} s incl. warm-up)")
-
-        rows = task.eval_idx
-        method._evaluation_logits(task)  # warm-up
-        t0 = time.perf_counter()
-        method._evaluation_logits(task)
-        elapsed = time.perf_counter() - t0
-        print(f"evaluation: {rows.size / elapsed:.1f} images/s over {rows.size} images "
-              f"(template language-model states computed once per evaluation)")
+        for amp in args.amp:
+            config = DUETConfig(vision_model=str(vision), text_model=str(text), epochs=1,
+                                batch_size=args.batch_size, gradient_accumulation=1,
+                                num_workers=args.num_workers,
+                                mask_probability=args.mask_probability, max_length=128,
+                                pixel_cache_dir=str(root / "cache"), device=args.device,
+                                amp=amp)
+            method = DUET(config, seed=0)
+            timer = StepTimer(args.steps, args.sync_debug and args.device.startswith("cuda"))
+            start = time.perf_counter()
+            method.fit(task, timer)
+            wall = time.perf_counter() - start
+            total = timer.compute + timer.wait
+            print(f"model {args.size}: {parameter_count(method.model) / 1e6:.1f} M parameters, "
+                  f"{image}px, batch {args.batch_size}, device {method._device}, amp {amp}, "
+                  f"workers {args.num_workers}, torch threads {torch.get_num_threads()}")
+            print(f"  training (fit): {timer.images / total:.1f} images/s over {timer.timed} "
+                  f"steps; waiting for batches {timer.wait / total:.1%}; wall {wall:.1f} s "
+                  f"incl. setup and one evaluation")
+            rows = task.eval_idx
+            method._evaluation_logits(task)  # warm-up
+            t0 = time.perf_counter()
+            method._evaluation_logits(task)
+            elapsed = time.perf_counter() - t0
+            print(f"  evaluation: {rows.size / elapsed:.1f} images/s over {rows.size} images")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from unseen.methods.duet.losses import (
     attribute_contrast_loss,
     attribute_regression_loss,
     classification_loss,
-    double_softmax_lower_bound,
     image_contrast_loss,
     mask_reconstruction_loss,
     self_calibration_loss,
@@ -24,8 +23,7 @@ from unseen.methods.duet.losses import (
 def test_double_softmax_is_bounded_below(num_classes):
     targets = torch.arange(8) % num_classes
     confident = F.one_hot(targets, num_classes).float() * 1e4  # p(target) -> 1
-    bound = double_softmax_lower_bound(num_classes)
-    assert bound == pytest.approx(math.log(1 + (num_classes - 1) / math.e))
+    bound = math.log(1 + (num_classes - 1) / math.e)  # spec §3.3
     assert classification_loss(confident, targets, on_probabilities=True).item() == \
         pytest.approx(bound, rel=1e-5)
     generator = torch.Generator().manual_seed(0)
@@ -63,46 +61,61 @@ def _mask_case():
     return logits, labels, attention, span, weights
 
 
-def test_mask_loss_clean_covers_the_span_only():
+def _span_inputs(logits, labels, span):
+    rows, cols = span.nonzero(as_tuple=True)
+    return logits[rows, cols], labels[rows, cols], rows, span.sum(1).float()
+
+
+def test_span_scale_mask_loss_is_the_mean_over_the_span_only():
     logits, labels, attention, span, weights = _mask_case()
-    clean = mask_reconstruction_loss(logits, labels, attention, span, weights, reference=False)
+    span_logits, span_labels, rows, counts = _span_inputs(logits, labels, span)
+    clean = span_reconstruction_loss(span_logits, span_labels, rows, weights, counts)
     per_token = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
     expected = 0.6 * per_token[0, 1] + 1.5 * per_token[1, 2:4].mean()
     assert clean.item() == pytest.approx(expected.item(), rel=1e-6)
-    changed = logits.clone()
-    changed[0, 4:, 3] += 50.0  # padding positions
-    changed[1, 0, 2] -= 50.0  # a visible, unmasked token
-    assert mask_reconstruction_loss(changed, labels, attention, span, weights,
-                                    reference=False).item() == pytest.approx(clean.item())
-
-
-def test_span_only_mask_loss_equals_the_clean_loss_with_the_same_gradients():
-    logits, labels, attention, span, weights = _mask_case()
-    span = span.clone()
-    span[0, 5] = True  # a span position on [PAD]: the clean loss ignores it, so must this one
-    full = logits.clone().requires_grad_(True)
-    clean = mask_reconstruction_loss(full, labels, attention, span, weights, reference=False)
-    clean.backward()
-    kept = span & attention.bool()
-    sparse_in = logits[kept].clone().requires_grad_(True)
-    sparse = span_reconstruction_loss(sparse_in, labels[kept], kept.nonzero()[:, 0], weights)
-    sparse.backward()
-    assert sparse.item() == pytest.approx(clean.item(), rel=1e-6)
-    torch.testing.assert_close(sparse_in.grad, full.grad[kept])
-    assert full.grad[~kept].abs().max() == 0  # nothing outside the span is needed
-    empty = span_reconstruction_loss(logits[:0, 0], labels[:0, 0], labels[:0, 0], weights)
+    empty = span_reconstruction_loss(logits[:0, 0], labels[:0, 0], labels[:0, 0], weights,
+                                     torch.zeros(2))
     assert empty.item() == 0.0  # no sample has a span: no loss, no NaN
+
+
+def test_clean_default_mask_scale_gives_the_masked_word_the_reference_gradient():
+    """Issue #13 item 5: with `mask_loss_scale="reference"` (the default) the masked tokens'
+    logits get exactly the gradient the reference's all-position mean gives them, so the
+    presets' mask_weight keeps its strength; "span" is L / span_size times stronger."""
+    logits, labels, attention, span, weights = _mask_case()
+    full = logits.clone().requires_grad_(True)
+    mask_reconstruction_loss(full, labels, weights).backward()
+    reference_grad = full.grad[span]
+    span_logits, span_labels, rows, counts = _span_inputs(logits, labels, span)
+    length = logits.shape[1]
+    grads = {}
+    for scale, denominators in (("reference", float(length)), ("span", counts)):
+        leaf = span_logits.clone().requires_grad_(True)
+        span_reconstruction_loss(leaf, span_labels, rows, weights, denominators).backward()
+        grads[scale] = leaf.grad
+    torch.testing.assert_close(grads["reference"], reference_grad, atol=1e-7, rtol=1e-6)
+    ratio = (grads["span"].norm(dim=1) / grads["reference"].norm(dim=1))
+    torch.testing.assert_close(ratio, length / counts[rows])
+
+
+def test_objective_uses_the_configured_mask_scale():
+    from unseen.methods.duet.config import DUETConfig
+
+    assert DUETConfig().loss_weights().mask_loss_scale == "reference"
+    assert DUETConfig(mask_loss_scale="span").loss_weights().mask_loss_scale == "span"
+    with pytest.raises(Exception, match="mask_loss_scale"):
+        DUETConfig(mask_loss_scale="mean")
 
 
 def test_mask_loss_reference_averages_over_padding_too():
     logits, labels, attention, span, weights = _mask_case()
-    reference = mask_reconstruction_loss(logits, labels, attention, span, weights, reference=True)
+    reference = mask_reconstruction_loss(logits, labels, weights)
     per_token = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
     assert reference.item() == pytest.approx((weights * per_token.mean(1)).sum().item(), rel=1e-6)
     changed = logits.clone()
     changed[0, 4:, 0] += 50.0  # only [PAD] positions change
-    assert mask_reconstruction_loss(changed, labels, attention, span, weights,
-                                    reference=True).item() != pytest.approx(reference.item())
+    assert mask_reconstruction_loss(changed, labels, weights).item() != pytest.approx(
+        reference.item())
 
 
 def test_attribute_contrast_is_raw_dot_infonce():

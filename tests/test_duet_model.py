@@ -49,7 +49,7 @@ def test_every_head_has_its_shape(models):
     assert model.token_logits(out.lang).shape == (2, length, vocab)
     assert model.span_embeddings(out.lang, mask.bool()).shape == (2, d)
     semantics = torch.rand(5, NUM_ATTRIBUTES)
-    probabilities = model.class_probabilities(out.pre_attri, semantics)
+    probabilities = torch.softmax(model.class_logits(out.pre_attri, semantics), -1)
     assert probabilities.shape == (2, 5)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(2))
     is_seen = torch.tensor([True, True, False, True, False])
@@ -135,8 +135,11 @@ def test_padding_reaches_the_cross_layer_only_in_reference_mode(models, referenc
     assert torch.allclose(alone, with_padding, atol=1e-5) != reference
 
 
-def test_batched_contrast_tuples_equal_per_tuple_forwards(models, tmp_path):
-    """The data pipeline's ACL tuples through ONE forward == each 6-tuple on its own."""
+@pytest.mark.parametrize("reference", [False, True])
+def test_batched_contrast_tuples_equal_per_tuple_forwards(models, tmp_path, reference):
+    """The data pipeline's ACL tuples through ONE forward == each 6-tuple on its own, padded
+    to its own longest text (what the reference runs: under `replicate_reference_bugs` the
+    X-layer attends that per-tuple padding, and the batch must give the same spans)."""
     from transformers import AutoTokenizer
 
     from unseen.data.images import resolve_image_paths
@@ -161,15 +164,20 @@ def test_batched_contrast_tuples_equal_per_tuple_forwards(models, tmp_path):
 
     data = DuetTrainingBatches(rows, local[rows], builder, pixels,
                                ClassPools(rows, local[rows], task.seen_classes.size), 8, 1.0,
-                               tokenizer.pad_token_id, seed=0)
-    batch = next(b for b in (data[i] for i in range(len(data))) if b.contrast_ids is not None)
+                               tokenizer.pad_token_id, seed=0, per_tuple_padding=reference)
+    batch = next(b for b in (data[i] for i in range(len(data)))
+                 if b.contrast_ids is not None and b.contrast_weights.numel() > 1
+                 and len(set(b.contrast_attention.sum(1).view(-1, 6).amax(1).tolist())) > 1)
     tuples = batch.contrast_weights.numel()
     assert batch.contrast_ids.shape[0] == 6 * tuples
-    model = load_duet_model(str(models["deit"]), str(models["bert"]), task.semantics.shape[1])
+    assert (batch.contrast_cross_mask is not None) == reference
+    model = load_duet_model(str(models["deit"]), str(models["bert"]), task.semantics.shape[1],
+                            replicate_reference_bugs=reference)
     model.eval()
     normal = (batch.contrast_pixels.permute(0, 3, 1, 2).float() / 255 - 0.45) / 0.25
     with torch.no_grad():
-        out = model(normal, batch.contrast_ids, batch.contrast_attention)
+        out = model(normal, batch.contrast_ids, batch.contrast_attention,
+                    cross_attention_mask=batch.contrast_cross_mask)
         batched = model.span_embeddings(out.lang, batch.contrast_positions)
         singles = []
         for t in range(tuples):
@@ -182,7 +190,11 @@ def test_batched_contrast_tuples_equal_per_tuple_forwards(models, tmp_path):
             single = model(normal[part], ids, attention)
             singles.append(model.span_embeddings(single.lang,
                                                  batch.contrast_positions[part][:, :width]))
+        # without the per-tuple mask, the reference's padding would differ from the tuple's
+        unmasked = model(normal, batch.contrast_ids, batch.contrast_attention)
+        unmasked = model.span_embeddings(unmasked.lang, batch.contrast_positions)
     torch.testing.assert_close(batched, torch.cat(singles), atol=1e-5, rtol=1e-5)
+    assert torch.allclose(unmasked, batched, atol=1e-5) != reference
 
 
 def test_missing_model_offline_is_an_input_error(models, monkeypatch, tmp_path):

@@ -9,7 +9,8 @@ import pytest
 from test_duet_attributes import awa2_vocabulary, bert_tokenizer, cub_vocabulary, sun_vocabulary
 
 from unseen.methods.duet.attributes import matrix2text
-from unseen.methods.duet.text import DuetTextBuilder, pad_sequences
+from unseen.methods.duet.data import pad_to_tensor
+from unseen.methods.duet.text import DuetTextBuilder
 
 
 def builder(vocab, bench, **kw) -> DuetTextBuilder:
@@ -117,7 +118,7 @@ def test_truncation_is_consistent(awa2):
         assert m.label_ids[-1] == bert_tokenizer().sep_token_id
         assert all(p < 23 for p in m.mask_positions)
         c = short.contrast_example(y, m, rng)
-        if c is not None:
+        if c is not None and c.complete:
             assert all(len(s) <= 24 and ps and max(ps) < len(s) - 1
                        for s, ps in zip(c.input_ids, c.positions, strict=True))
 
@@ -130,7 +131,7 @@ def test_contrast_example_positions_classes_and_weight(awa2):
         y = i % b.tables.num_seen
         m = b.masked_example(y, rng)
         c = b.contrast_example(y, m, rng)
-        if c is None:
+        if c is None or not c.complete:
             assert m.needmask.size == 0
             continue
         made += 1
@@ -201,7 +202,7 @@ def test_cub_reference_mode_uses_index_prefixed_words_in_acl(tmp_path):
     for y in range(60):
         m = reference.masked_example(y, rng)
         c = reference.contrast_example(y, m, rng)
-        if c is None:
+        if c is None or not c.complete:
             continue
         a = m.attribute
         prefixed = bert_tokenizer()(f"{a}{vocab.words[a]}", add_special_tokens=False)["input_ids"]
@@ -211,7 +212,7 @@ def test_cub_reference_mode_uses_index_prefixed_words_in_acl(tmp_path):
         assert decode(c.input_ids[1]).count(str(a)) >= 1
         m2 = clean.masked_example(y, rng)
         c2 = clean.contrast_example(y, m2, rng)
-        if c2 is not None:
+        if c2 is not None and c2.complete:
             assert c2.input_ids[0] == m2.input_ids
             assert decode([c2.input_ids[1][p] for p in c2.positions[1]]) == vocab.words[
                 m2.attribute]
@@ -219,8 +220,8 @@ def test_cub_reference_mode_uses_index_prefixed_words_in_acl(tmp_path):
     assert checked > 40
 
 
-def test_pad_sequences():
-    ids, mask = pad_sequences([[5, 6, 7], [8], [9, 10]], pad_id=0)
+def test_pad_to_tensor():
+    ids, mask = pad_to_tensor([[5, 6, 7], [8], [9, 10]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
     assert ids.dtype == mask.dtype == __import__("torch").int64

@@ -324,6 +324,7 @@ def _set_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+        os.environ["UNSEEN_THREADS"] = str(threads)  # an explicit choice methods keep
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -353,13 +353,18 @@ class Runner:
             gamma = self.options.gamma if self.options.gamma is not None else float(
                 selection.result["gamma"])
             # Retrain on trainval for the chosen number of epochs; no choice is made on test.
-            test_config = self.config.updated({"epochs": selection.epoch + 1})
+            # Methods that evaluate mid-epoch stop at the chosen batch (`stop_after_steps`).
+            retrain = {"epochs": selection.epoch + 1}
+            if hasattr(self.config, "stop_after_steps"):
+                retrain["stop_after_steps"] = selection.step or 0
+            test_config = self.config.updated(retrain)
             _, monitor = self._fit(seed, "test", test_task, test_config, gamma,
                                    only_candidate=selection.candidate,
                                    only_zsl_candidate=selection.zsl_candidate)
             scores, zsl_scores = monitor.scores["last"], monitor.scores["last_zsl"]
         final = self._final_result(test_task, scores, gamma, zsl_scores)
-        selected = {"epoch": selection.epoch, "candidate": selection.candidate,
+        selected = {"epoch": selection.epoch, "step": selection.step,
+                    "candidate": selection.candidate,
                     "zsl_epoch": selection.zsl_epoch, "zsl_candidate": selection.zsl_candidate,
                     "on": "validation" if self.spec.protocol == "clean" else "test"}
         if "folds" in selection.result:

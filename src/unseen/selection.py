@@ -30,6 +30,7 @@ class Selection:
     epoch: int = -1
     candidate: str = ""
     H: float = -1.0
+    step: int | None = None  # a mid-epoch evaluation point of `epoch` (None: its end)
     result: dict[str, Any] = field(default_factory=dict)  # EvaluationResult.to_dict()
     zsl_epoch: int = -1
     zsl_candidate: str = ""
@@ -40,6 +41,8 @@ class Selection:
     # several validation folds needs (`combine_folds`).
     candidate_history: list[dict[str, list[float]]] = field(default_factory=list)
     zsl_history: list[dict[str, float]] = field(default_factory=list)
+    # (epoch, step) of every evaluation, when some were mid-epoch (history index -> point)
+    points: list[list] = field(default_factory=list)
 
 
 class SelectionMonitor:
@@ -99,9 +102,11 @@ class SelectionMonitor:
         self.selection.candidate_history.append(
             {name: [float(r.H), float(r.gamma)] for name, r in results.items()})
         self.selection.zsl_history.append({name: float(v) for name, v in zsl_scored.items()})
+        self.selection.points.append([report.epoch, report.step])
         score = window_mean(self.selection.history_H, self.window)
         if score > self.selection.score:
             self.selection.epoch, self.selection.candidate = report.epoch, best_name
+            self.selection.step = report.step
             self.selection.H, self.selection.result = best.H, best.to_dict(include_curve=False)
             self.selection.score = score
             self.scores["best"] = self.scores["last"]
@@ -109,7 +114,8 @@ class SelectionMonitor:
             self.selection.zsl_epoch, self.selection.zsl_candidate = report.epoch, zsl_name
             self.selection.T1 = t1
             self.scores["best_zsl"] = self.scores["last_zsl"]
-        row = {"epoch": report.epoch, "candidate": best_name, "U": best.U, "S": best.S,
+        row = {"epoch": report.epoch, **({"step": report.step} if report.step else {}),
+               "candidate": best_name, "U": best.U, "S": best.S,
                "H": best.H, "T1": t1, "AUSUC": best.AUSUC, "gamma": best.gamma,
                **{f"loss_{k}": v for k, v in report.losses.items()}}
         self.log_row(row)
@@ -180,9 +186,12 @@ def combine_folds(selections: list[Selection], window: int = 1) -> Selection:
     candidate = max(mean_h[epoch], key=mean_h[epoch].get)
     gamma = float(np.mean([s.candidate_history[epoch][candidate][1] for s in selections]))
     folds = [{"epoch": s.epoch, "candidate": s.candidate, "H": s.H} for s in selections]
-    combined = Selection(epoch=epoch, candidate=candidate, H=mean_h[epoch][candidate],
-                         result={"H": mean_h[epoch][candidate], "gamma": gamma, "folds": folds},
-                         score=scores[epoch], history_H=best_per_epoch)
+    index, step = epoch, None  # evaluation index -> (epoch, step) when some were mid-epoch
+    if len(selections[0].points) > index:
+        epoch, step = selections[0].points[index]
+    combined = Selection(epoch=epoch, candidate=candidate, H=mean_h[index][candidate],
+                         result={"H": mean_h[index][candidate], "gamma": gamma, "folds": folds},
+                         score=scores[index], history_H=best_per_epoch, step=step)
     combined.zsl_epoch, combined.zsl_candidate, combined.T1 = _best_mean_zsl(selections, epochs)
     return combined
 

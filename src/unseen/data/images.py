@@ -29,9 +29,12 @@ PATH_RULES = ("auto", "cub", "awa2", "sun", "relative")
 # Marker after which the stored path is kept, and the folder it is re-rooted under.
 _RULE_MARKERS = {"cub": ("MSc/", ""), "awa2": ("JPEGImages", "AwA2/JPEGImages"),
                  "sun": ("data/", "")}
+# AWA2 folders accepted under image_root, in order: the reference's layout, the official
+# archive (AwA2-data.zip) as it unpacks, and image_root = that unpacked folder itself.
+_AWA2_FOLDERS = ("AwA2/JPEGImages", "Animals_with_Attributes2/JPEGImages", "JPEGImages")
 _RULE_HELP = {
     "cub": "image_root + the part after 'MSc/' (e.g. CUB_200_2011/images/...)",
-    "awa2": "image_root/AwA2/JPEGImages + the part after 'JPEGImages'",
+    "awa2": "image_root/{" + ",".join(_AWA2_FOLDERS) + "} + the part after 'JPEGImages'",
     "sun": "image_root + the part after 'data/' (e.g. SUN/images/...)",
     "relative": "image_root + the stored relative path",
 }
@@ -66,12 +69,15 @@ def detect_path_rule(stored_paths: list[str]) -> str:
     return rule
 
 
-def rewrite_image_path(stored: str, image_root: Path, rule: str) -> Path:
-    """One stored xlsa17 path under `image_root` with an explicit rule (not "auto")."""
+def rewrite_image_path(stored: str, image_root: Path, rule: str,
+                       prefix: str | None = None) -> Path:
+    """One stored xlsa17 path under `image_root` with an explicit rule (not "auto");
+    `prefix` overrides the rule's folder under the root."""
     stored = stored.strip()
     if rule == "relative":
         return Path(os.path.join(image_root, stored))
-    marker, prefix = _RULE_MARKERS[rule]
+    marker, default_prefix = _RULE_MARKERS[rule]
+    prefix = default_prefix if prefix is None else prefix
     head, found, tail = stored.partition(marker)
     if not found:
         raise input_error("image_files", None, f"a path containing '{marker}' (rule '{rule}')",
@@ -97,7 +103,10 @@ def resolve_image_paths(benchmark: Benchmark, image_root: Path | str, rule: str 
                           "the stored image paths (res101.mat 'image_files')", "none")
     if rule == "auto":
         rule = detect_path_rule(stored)
-    paths = [rewrite_image_path(path, image_root, rule) for path in stored]
+    prefix = None
+    if rule == "awa2":  # the first of the accepted AWA2 folders that exists
+        prefix = next((f for f in _AWA2_FOLDERS if (image_root / f).is_dir()), None)
+    paths = [rewrite_image_path(path, image_root, rule, prefix) for path in stored]
     if check_exists:
         missing = [path for path in paths if not path.is_file()]
         if missing:

@@ -37,6 +37,8 @@ class EpochReport:
     gzsl_candidates: dict[str, torch.Tensor]
     zsl_candidates: dict[str, torch.Tensor] | None = None
     losses: dict[str, float] = field(default_factory=dict)
+    # a mid-epoch evaluation: the batches of `epoch` trained so far (None: the epoch's end)
+    step: int | None = None
 
 
 class TrainingMonitor(Protocol):

@@ -142,13 +142,16 @@ def _group_from_cub_name(name: str) -> str | None:
 
 def _path(argument: Path | str | None, benchmark: Benchmark, key: str) -> Path | None:
     value = argument if argument is not None else benchmark.source.get(key)
-    return Path(value) if value else None
+    return Path(value).expanduser() if value else None
 
 
 def load_attribute_vocabulary(benchmark: Benchmark, style: str = "generic", *,
                               groups_json: Path | None = None, mapping_json: Path | None = None,
-                              attributes_txt: Path | None = None) -> AttributeVocabulary:
-    """Read names, groups and surface words from the user's files and build the vocabulary."""
+                              attributes_txt: Path | None = None,
+                              manifest_names: list[str] | None = None) -> AttributeVocabulary:
+    """Read names, groups and surface words from the user's files and build the vocabulary.
+    `manifest_names`: a built data set's attribute names (after the file and the benchmark's
+    own names), one attribute per name, one group unless the names carry `group::value`."""
     if style not in STYLES:
         raise input_error("option 'duet_style'", None, " or ".join(STYLES), repr(style))
     count = int(benchmark.semantics.shape[1])
@@ -159,8 +162,9 @@ def load_attribute_vocabulary(benchmark: Benchmark, style: str = "generic", *,
     names: list[str] | None = None
     if names_path is not None:
         names = _read_names(names_path, count)
-    elif benchmark.attribute_names is not None:
-        names = [str(n) for n in benchmark.attribute_names]
+    elif benchmark.attribute_names is not None or manifest_names is not None:
+        names = [str(n) for n in (benchmark.attribute_names if benchmark.attribute_names
+                                  is not None else manifest_names)]
         if len(names) != count:
             raise input_error(f"benchmark '{benchmark.name}'", "attribute_names",
                               f"{count} names", f"{len(names)}")
@@ -173,9 +177,15 @@ def load_attribute_vocabulary(benchmark: Benchmark, style: str = "generic", *,
         groups = [_group_from_cub_name(n) or "" for n in names]
     elif style == "generic":
         groups = ["attributes"] * count
+    elif style == "cub":
+        raise input_error("option 'attributes_txt'", None,
+                          "CUB's attributes.txt (its names 'has_bill_shape::dagger' carry the 28 "
+                          "groups; --set attributes_txt=.../CUB_200_2011/attributes.txt), or "
+                          "attribute_groups=attributeindex2prompt.json", "neither given")
     else:
-        raise input_error(f"benchmark '{benchmark.name}'", "attribute groups",
-                          f"an attributeindex2prompt.json for style '{style}'", "none given")
+        raise input_error("option 'attribute_groups'", None,
+                          f"an attributeindex2prompt.json (attribute index -> group) for style "
+                          f"'{style}'", "none given")
 
     if names is None and len(mapping) < count:
         raise input_error(f"benchmark '{benchmark.name}'", "attribute names",

@@ -55,15 +55,22 @@ class DistributedContext:
             return torch.device("cuda", self.local_rank)
         return device
 
-    def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
-        """DistributedDataParallel when distributed; unused parameters differ between the mask
-        and template branches, hence `find_unused_parameters`."""
+    def wrap(self, module: nn.Module, device: torch.device, ignored: list[str] = (),
+             static: bool = False) -> nn.Module:
+        """DistributedDataParallel when distributed. `ignored`: parameters no step uses (left
+        out of the reduction); `static`: every step uses the same parameters, so no search for
+        unused ones and a static graph. Otherwise (the mask and template branches use
+        different heads) DDP searches for unused parameters every step."""
         if not self.enabled:
             return module
         from torch.nn.parallel import DistributedDataParallel
 
+        if ignored:
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module,
+                                                                                list(ignored))
         device_ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True)
+        return DistributedDataParallel(module, device_ids=device_ids,
+                                       find_unused_parameters=not static, static_graph=static)
 
     def barrier(self) -> None:
         if self.enabled:

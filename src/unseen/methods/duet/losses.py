@@ -8,21 +8,33 @@ that probability scale. We keep it as the default in both modes (`classification
 ablation. The scores DUET reports are always probabilities, so gamma keeps its meaning.
 
 Mask reconstruction: the reference averages token CE over all L positions of the padded label
-sequence, [PAD] included (`reference=True`); clean mode averages over the masked span only,
-which scales the term by roughly L / span length (re-tune `mask_weight` if you compare). Clean
-mode therefore runs the MLM head (a d x vocabulary decoder, 30522 wide for BERT) on the span
-tokens only: on CPU that is most of the mask branch's head cost saved, with the same loss.
+sequence, [PAD] included (`mask_reconstruction_loss`). Clean mode reconstructs the masked span
+only and runs the MLM head (a d x vocabulary decoder, 30522 wide for BERT) on the span tokens
+only (`span_reconstruction_loss`). Its scale is the option `mask_loss_scale`:
+- "reference" (default): the span's CE summed and divided by the padded length L, which is
+  exactly the weight the reference's all-position mean gives each masked token, so the
+  presets' `mask_weight` (5 / 1 / 1) keeps its meaning: the masked word gets the reference's
+  gradient (tests/test_duet_losses.py checks the gradients are equal), the visible tokens
+  and [PAD] get none;
+- "span": the mean over the span, which multiplies the masked word's gradient by L / span
+  (about 100x at the presets' lengths; re-tune `mask_weight` if you use it).
+
+No host syncs: the span positions come precomputed from the data pipeline (no boolean
+indexing, `nonzero` or `bincount` on the device), and the unseen mass of the self-calibration
+loss is a product with a float mask.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from unseen.errors import TrainingDivergedError
 
 if TYPE_CHECKING:
     from unseen.methods.duet.data import DuetBatch
@@ -37,11 +49,6 @@ def classification_loss(logits: Tensor, targets: Tensor, on_probabilities: bool 
     return F.cross_entropy(logits, targets)
 
 
-def double_softmax_lower_bound(num_classes: int) -> float:
-    """The smallest value CE on probabilities can take: log(1 + (C - 1) / e)."""
-    return math.log(1.0 + (num_classes - 1) / math.e)
-
-
 def attribute_regression_loss(pre_attri: Tensor, target_semantics: Tensor) -> Tensor:
     """MSE between predicted attributes and the class attribute rows, mean over B x A."""
     return F.mse_loss(pre_attri.float(), target_semantics.float())
@@ -49,38 +56,33 @@ def attribute_regression_loss(pre_attri: Tensor, target_semantics: Tensor) -> Te
 
 def self_calibration_loss(sc_logits: Tensor, is_unseen: Tensor) -> Tensor:
     """-log of the batch-mean probability mass on unseen classes (not the mean of the logs)."""
-    unseen_mass = torch.softmax(sc_logits.float(), dim=-1)[:, is_unseen].sum(dim=-1)
+    probabilities = torch.softmax(sc_logits.float(), dim=-1)
+    unseen_mass = probabilities @ is_unseen.to(probabilities.dtype)  # no boolean indexing
     return -torch.log(unseen_mass.mean())
 
 
-def mask_reconstruction_loss(token_logits: Tensor, label_ids: Tensor, attention_mask: Tensor,
-                             mask_positions: Tensor, weights: Tensor, reference: bool) -> Tensor:
-    """sum_i weights[i] * CE_i, CE_i the token cross-entropy of sample i.
-
-    reference: mean over all L positions of the padded sequence ([PAD] included);
-    clean: mean over the masked span (`mask_positions`) only.
-    """
+def mask_reconstruction_loss(token_logits: Tensor, label_ids: Tensor, weights: Tensor) -> Tensor:
+    """The reference's mask loss: sum_i weights[i] * mean over all L positions of the padded
+    label sequence ([PAD] included, no ignore index) of the token CE."""
     per_token = F.cross_entropy(token_logits.float().transpose(1, 2), label_ids, reduction="none")
-    if reference:
-        per_sample = per_token.mean(dim=1)
-    else:
-        span = (mask_positions & attention_mask.bool()).float()
-        per_sample = (per_token * span).sum(1) / span.sum(1).clamp_min(1.0)
-    return (weights.float() * per_sample).sum()
+    return (weights.float() * per_token.mean(dim=1)).sum()
 
 
 def span_reconstruction_loss(span_logits: Tensor, span_labels: Tensor, span_rows: Tensor,
-                             weights: Tensor) -> Tensor:
-    """The clean mask loss from the logits of the span tokens only (no [B, L, V] tensor).
+                             weights: Tensor, denominators: Tensor | float) -> Tensor:
+    """The clean mask loss from the logits of the span tokens only (no [B, L, V] tensor):
+    sum_i weights[i] * (sum of sample i's span CE) / denominators[i].
 
     span_logits [M, V] and span_labels [M] are the M span tokens of the batch, span_rows [M]
-    their sample; equals `mask_reconstruction_loss(..., reference=False)` on the full logits.
+    their sample. `denominators`: the padded length L (scale "reference") or the span sizes
+    [B] (scale "span", floored at 1).
     """
     per_token = F.cross_entropy(span_logits.float(), span_labels, reduction="none")
-    batch = weights.shape[0]
-    sums = torch.zeros(batch, device=per_token.device).index_add(0, span_rows, per_token)
-    counts = torch.bincount(span_rows, minlength=batch).clamp_min(1)
-    return (weights.float() * sums / counts).sum()
+    sums = torch.zeros(weights.shape[0], device=per_token.device).index_add(0, span_rows,
+                                                                           per_token)
+    if isinstance(denominators, Tensor):
+        denominators = denominators.to(sums.device).clamp_min(1.0)
+    return (weights.float() * sums / denominators).sum()
 
 
 def attribute_contrast_loss(embeddings: Tensor, weights: Tensor) -> Tensor:
@@ -126,6 +128,14 @@ class LossWeights:
     image_contrast_temperature: float
     classification_on_probabilities: bool
     reference_mask_loss: bool
+    # clean mask loss: "reference" (span CE sum / padded length) or "span" (span mean)
+    mask_loss_scale: str = "reference"
+
+    @property
+    def image_contrast_active(self) -> bool:
+        """The reference runs the image contrast only when `construct_loss_weight` (our
+        `contrast`) is non-zero: the paper's "without ACL" ablation switches both off."""
+        return self.contrast != 0 and self.image_contrast != 0
 
 
 class DuetObjective(nn.Module):
@@ -139,13 +149,15 @@ class DuetObjective(nn.Module):
 
     def __init__(self, model: DuetModel, semantics: Tensor, seen_columns: Tensor, is_seen: Tensor,
                  weights: LossWeights, template_ids: Tensor, share_template_states: bool,
-                 trunk_features: bool = False) -> None:
+                 trunk_features: bool = False, mask_probability: float = 0.4) -> None:
         super().__init__()
+        self.mask_probability = mask_probability
         self.trunk_features = trunk_features
         self.model = model
         self.register_buffer("semantics", semantics.float())
         self.register_buffer("seen_columns", seen_columns.long())
         self.register_buffer("is_seen", is_seen.bool())
+        self.register_buffer("is_unseen", ~is_seen.bool())
         self.register_buffer("template_ids", template_ids.long()[None])
         self.weights = weights
         # Clean mode runs the language model once on the template and broadcasts it to the
@@ -161,15 +173,16 @@ class DuetObjective(nn.Module):
             out = model(batch.pixels, batch.input_ids, batch.attention_mask,
                         trunk_features=self.trunk_features)
             parts["mask"] = w.mask * self._mask_loss(out.lang, batch)
-            if batch.contrast_pixels is not None:
+            if batch.contrast_pixels is not None and w.contrast:
                 acl = model(batch.contrast_pixels, batch.contrast_ids, batch.contrast_attention,
-                            trunk_features=self.trunk_features)
+                            trunk_features=self.trunk_features,
+                            cross_attention_mask=batch.contrast_cross_mask)
                 spans = model.span_embeddings(acl.lang, batch.contrast_positions)
                 parts["contrast"] = w.contrast * attribute_contrast_loss(
                     spans.view(-1, 6, spans.shape[-1]), batch.contrast_weights)
         else:
             out = self._template_forward(batch.pixels)
-            if batch.view_pixels is not None:
+            if batch.view_pixels is not None and w.image_contrast_active:
                 if self.share_template_states:  # reuse the main forward for the first B tokens
                     views = self._template_forward(batch.view_pixels).visual
                     visual = torch.cat([out.visual, views])
@@ -186,19 +199,20 @@ class DuetObjective(nn.Module):
         if w.self_calibration:
             sc_logits = model.self_calibration_logits(out.pre_attri, self.semantics, self.is_seen)
             parts["self_calibration"] = w.self_calibration * self_calibration_loss(
-                sc_logits, ~self.is_seen)
+                sc_logits, self.is_unseen)
         total = torch.stack([value.float() for value in parts.values()]).sum()
         return total, parts
 
     def _mask_loss(self, lang: Tensor, batch: DuetBatch) -> Tensor:
         if self.weights.reference_mask_loss:  # every position, [PAD] included
-            return mask_reconstruction_loss(
-                self.model.token_logits(lang), batch.label_ids, batch.attention_mask,
-                batch.mask_positions, batch.mask_weights, reference=True)
-        span = batch.mask_positions & batch.attention_mask.bool()
-        return span_reconstruction_loss(self.model.token_logits(lang, span),
-                                        batch.label_ids[span], span.nonzero()[:, 0],
-                                        batch.mask_weights)
+            return mask_reconstruction_loss(self.model.token_logits(lang), batch.label_ids,
+                                            batch.mask_weights)
+        span_states = lang.flatten(0, 1).index_select(0, batch.span_index)
+        span_labels = batch.label_ids.flatten().index_select(0, batch.span_index)
+        denominators = (float(lang.shape[1]) if self.weights.mask_loss_scale == "reference"
+                        else batch.span_counts)
+        return span_reconstruction_loss(self.model.mlm_head(span_states), span_labels,
+                                        batch.span_rows, batch.mask_weights, denominators)
 
     def _template_forward(self, pixels: Tensor):
         ids = self.template_ids
@@ -208,3 +222,88 @@ class DuetObjective(nn.Module):
         batch = pixels.shape[0]
         return self.model(pixels, ids.expand(batch, -1), mask.expand(batch, -1),
                           trunk_features=self.trunk_features)
+
+    # -- which parameters a step uses (DistributedDataParallel) ----------------------------------
+
+    def never_used_parameters(self) -> list[str]:
+        """Names (in this module) of trainable parameters no step ever uses: the language
+        model's pooler (its output is unused, spec §2.3), and the parameters only the mask
+        branch uses when the configuration never runs it: the MLM head, the contrast
+        projection and the X-layer's language-side self-attention and FFN (a template batch
+        reads only the fused visual token, which attends to the language model's states
+        before the X-layer updates them)."""
+        unused_prefixes = ["model.text_encoder.pooler."]
+        if not self.mask_branch_possible:
+            unused_prefixes += ["model.mlm_head.", *LANGUAGE_SIDE_PREFIXES]
+        if not self.mask_branch_possible or not self.weights.contrast:
+            unused_prefixes.append("model.contrast_projection.")
+        return [name for name, p in self.named_parameters()
+                if p.requires_grad and name.startswith(tuple(unused_prefixes))]
+
+    def same_parameters_every_step(self) -> bool:
+        """True when every step uses the same parameters (once `never_used_parameters` are
+        ignored), so DDP needs no unused-parameter search and can use a static graph: the
+        branch coin always lands the same way, and a mask batch always uses the contrast
+        projection or never does. Otherwise template batches leave the MLM head and the
+        X-layer's language side unused, and mask batches without an ACL tuple leave the
+        contrast projection unused."""
+        if not self.mask_branch_possible:
+            return True
+        return self.mask_probability >= 1.0 and not self.weights.contrast
+
+    @property
+    def mask_branch_possible(self) -> bool:
+        return self.mask_probability > 0
+
+
+LOSS_NAMES = ("classification", "regression", "self_calibration", "mask", "contrast",
+              "image_contrast")
+
+
+# X-layer modules that only the fused language states (mask branch, ACL) depend on
+LANGUAGE_SIDE_PREFIXES = ("model.cross_layer.lang_self_att.", "model.cross_layer.lang_inter.",
+                          "model.cross_layer.lang_output.")
+
+
+class LossTracker:
+    """Per-epoch loss sums kept on the device (no host sync per step); `check` (every
+    `sync_every_steps` batches and before every evaluation) reads them once and raises
+    `TrainingDivergedError` if any part was ever non-finite."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float64, device=device)
+        self.finite = torch.ones(len(LOSS_NAMES) + 1, dtype=torch.bool, device=device)
+        self.counts = np.zeros(len(LOSS_NAMES) + 1, dtype=np.int64)  # known on the host
+        self.batches = self.mask_batches = self.contrast_tuples = 0
+        self._zero = torch.zeros((), device=device)
+
+    def add(self, loss: Tensor, parts: dict[str, Tensor], batch: DuetBatch) -> None:
+        # absent parts add 0; what is present is known on the host, so nothing is copied over
+        values = torch.stack([parts.get(name, self._zero).detach().float()
+                              for name in LOSS_NAMES] + [loss.detach().float()])
+        self.sums += values.double()
+        self.finite &= torch.isfinite(values)
+        self.counts += np.array([name in parts for name in LOSS_NAMES] + [True])
+        self.batches += 1
+        self.mask_batches += int(batch.masked)
+        if batch.contrast_weights is not None:
+            self.contrast_tuples += batch.contrast_weights.numel()
+
+    def check(self, epoch: int, step: int) -> None:
+        finite = self.finite.cpu().numpy()
+        if not finite.all():
+            names = [name for name, ok in zip((*LOSS_NAMES, "loss"), finite, strict=True)
+                     if not ok]
+            raise TrainingDivergedError(
+                f"DUET: loss {names} became NaN or Inf by epoch {epoch}, step {step}; training "
+                "stopped before the next checkpoint, the last good one is the previous "
+                "evaluation's; lower the learning rate")
+
+    def means(self) -> dict[str, float]:
+        """Each part averaged over the batches it occurred in, plus the branch counts."""
+        sums = self.sums.cpu().numpy()
+        means = {name: float(sums[k] / max(self.counts[k], 1))
+                 for k, name in enumerate((*LOSS_NAMES, "loss"))}
+        means["mask_batches"] = self.mask_batches / max(self.batches, 1)
+        means["contrast_tuples"] = self.contrast_tuples / max(self.batches, 1)
+        return means

@@ -6,17 +6,26 @@ template; the template's language-model states are computed once per evaluation 
 (the language model never sees the image). Reports hold probabilities, the scale the paper's
 calibrated-stacking gammas are defined on: the runner applies gamma.
 
-Clean mode vs `replicate_reference_bugs` (spec §6.1):
+Clean mode vs `replicate_reference_bugs` (spec §6.1; the full list with where each lives is
+docs/methods/duet-reference-behaviours.md):
 - optimizer: persistent (clean) vs re-created every epoch (reference);
 - trailing accumulation window: stepped (clean) vs left un-stepped and un-zeroed so that it
   leaks into the next epoch's first step (reference; the leftover gradients are checkpointed);
-- `train()` restored right after evaluation (clean). With one evaluation per epoch the
-  reference's eval-mode sticking has no effect (it calls `train()` at every epoch start), so
-  there is nothing further to replicate;
-- contrastive pools: training rows (clean) vs plus test-seen rows on the test task (reference);
-- X-layer padding mask, MLM loss over padding, fresh MLM head: see model.py and losses.py;
+- evaluation: at every epoch end and at the `eval_*` cadence (schedule.py; the AWA2 and SUN
+  presets carry the reference's); after a mid-epoch evaluation the clean version restores
+  `train()`, the reference stays in eval mode (dropout off) for the rest of the epoch. Mid-epoch
+  evaluations are reports with `step` set: the clean protocol selects among them on the
+  validation task and retrains to the chosen batch (`stop_after_steps`); `patience` ends `fit`
+  like the reference's `sys.exit`. A checkpoint at a mid-epoch evaluation resumes there;
+- contrastive pools: uniform draws from the training rows (clean) vs the reference's
+  pop-from-the-end lists with test-seen rows on the test task (data.py);
+- X-layer padding mask (also per ACL tuple), MLM loss over padding, fresh MLM head, DeiT head:
+  see model.py, data.py and losses.py;
 - the reference's micro accuracies at the config gamma go in the report's `losses` as
   `micro_U`, `micro_S`, `micro_H` (AWA2 and SUN ran with `--all`).
+
+Host syncs: loss sums stay on the device (`LossTracker`); the host reads them and checks for
+NaN every `sync_every_steps` batches and before each evaluation.
 
 `freeze_vision` (off by default; on in the CPU `shapes` preset) is an ablation, not the paper:
 the vision trunk is frozen and run once per image (`_trunk_table`, float32 in memory), and
@@ -42,7 +51,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from unseen.cache import cache_root
-from unseen.errors import TrainingDivergedError, UnseenInputError
+from unseen.errors import UnseenInputError
 from unseen.methods.base import (
     EpochReport,
     GZSLMethod,
@@ -55,26 +64,31 @@ from unseen.methods.duet.config import PRESETS, DUETConfig
 from unseen.methods.duet.data import (
     ClassPools,
     DuetTrainingBatches,
+    EpochSampler,
     EvaluationImages,
+    ReferencePools,
     RowTable,
     identity,
     unbatched,
 )
 from unseen.methods.duet.distributed import DistributedContext
-from unseen.methods.duet.losses import DuetObjective
+from unseen.methods.duet.losses import LOSS_NAMES, DuetObjective, LossTracker
 from unseen.methods.duet.model import (
     EFFICIENTNET_LITE0,
     DuetModel,
-    hub_offline,
     load_duet_model,
-    resolve_text_model,
+    load_tokenizer,
 )
+from unseen.methods.duet.paths import (
+    FILE_OPTIONS,
+    existing_directory,
+    existing_file,
+    expand,
+    model_source,
+)
+from unseen.methods.duet.schedule import EvaluationSchedule
 
 log = logging.getLogger(__name__)
-
-LOSS_NAMES = ("classification", "regression", "self_calibration", "mask", "contrast",
-              "image_contrast")
-
 
 class DUET(GZSLMethod):
     """DUET (AAAI'23): ViT + BERT + LXMERT X-layer, trained end-to-end on images."""
@@ -95,8 +109,13 @@ class DUET(GZSLMethod):
         self.optimizer: torch.optim.Optimizer | None = None
         self._task_key: tuple | None = None
         self._pending_state: dict[str, Any] | None = None
-        self._next_epoch = 0
+        self._position = (0, 0)  # (epoch, batches of it trained): where a checkpoint resumes
+        self._resume_step = 0
+        self._eval_mode_sticks = False
+        self._pools = None
+        self._pending_pool_state: dict[str, Any] | None = None
         self._pixel_cache = None
+        self._eval_loader: tuple[Any, DataLoader] | None = None
         self._trunk_table: RowTable | None = None
         self._pending_rng: dict[str, Any] | None = None
 
@@ -112,29 +131,43 @@ class DUET(GZSLMethod):
         seed_everything(self.seed)
         self._prepare(task)
         device = self._device
+        if device.type == "cpu":
+            choose_cpu_threads(cfg.cpu_threads)
         if self._pending_rng is not None:  # resuming: continue the checkpointed RNG streams
             restore_rng_state(self._pending_rng)
             self._pending_rng = None
-        objective = self.distributed.wrap(self._objective, device)
+        objective = self.distributed.wrap(self._objective, device,
+                                          ignored=self._objective.never_used_parameters(),
+                                          static=self._objective.same_parameters_every_step())
         data = self._training_batches(task)
-        sampler = None
+        inner = None
         if self.distributed.enabled:
-            sampler = DistributedSampler(data, self.distributed.world_size, self.distributed.rank,
-                                         shuffle=True, seed=self.seed)
+            inner = DistributedSampler(data, self.distributed.world_size, self.distributed.rank,
+                                       shuffle=True, seed=self.seed)
+        sampler = EpochSampler(len(data), inner)
+        # one loader for the whole fit: persistent workers keep their copy of the text builder
+        # and tables instead of re-forking every epoch
+        loader = DataLoader(data, batch_size=None, sampler=sampler, collate_fn=unbatched,
+                            num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+                            persistent_workers=cfg.num_workers > 0)
+        schedule = EvaluationSchedule.from_config(cfg)
         steps = cfg.gradient_accumulation
+        total = len(inner) if inner is not None else len(data)
         for epoch in range(self.start_epoch, cfg.epochs):
-            data.set_epoch(epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            self._set_learning_rate(epoch)
-            self.model.train()
-            loader = DataLoader(data, batch_size=None, sampler=sampler, collate_fn=unbatched,
-                                num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
-            sums = dict.fromkeys((*LOSS_NAMES, "loss", "mask_batches", "contrast_tuples"), 0.0)
-            counts = dict.fromkeys(LOSS_NAMES, 0)  # parts are averaged where they occur
-            total = len(loader)
-            for step, batch in enumerate(monitor.progress(loader, f"duet epoch {epoch}", total)):
-                batch = batch.to(device, self._input_normaliser)
+            first = self._resume_step if epoch == self.start_epoch else 0
+            sticks, self._resume_step, self._eval_mode_sticks = (
+                bool(first and self._eval_mode_sticks), 0, False)  # used once, by this epoch
+            sampler.set_epoch(epoch, first)
+            self._set_learning_rate(epoch, new_epoch=first == 0)
+            self.model.train(not sticks)
+            stop = total
+            if cfg.stop_after_steps > 0 and epoch == cfg.epochs - 1:
+                stop = min(cfg.stop_after_steps, total)
+            tracker = LossTracker(device)
+            patience_stop = False
+            batches = monitor.progress(loader, f"duet epoch {epoch}", len(sampler))
+            for step, batch in enumerate(batches, start=first):
+                batch = data.attach_pool_images(batch).to(device, self._input_normaliser)
                 last = step == total - 1
                 window_end = (step + 1) % steps == 0
                 sync = window_end or last
@@ -143,29 +176,59 @@ class DUET(GZSLMethod):
                 with no_sync, self._autocast():
                     loss, parts = objective(batch)
                     (loss / steps).backward()
-                if not torch.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"DUET: loss {[k for k, v in parts.items() if not torch.isfinite(v)]} "
-                        f"became {loss.item()} at epoch {epoch}, step {step}; the last good "
-                        "checkpoint is the previous epoch's")
+                tracker.add(loss, parts, batch)
+                if (step + 1) % cfg.sync_every_steps == 0:
+                    tracker.check(epoch, step)
                 if window_end or (last and not cfg.replicate_reference_bugs):
                     self.optimizer.step()
                     self.optimizer.zero_grad(set_to_none=True)
-                sums["loss"] += float(loss.detach())
-                for key, value in parts.items():
-                    sums[key] += float(value.detach())
-                    counts[key] += 1
-                sums["mask_batches"] += float(batch.masked)
-                if batch.contrast_weights is not None:
-                    sums["contrast_tuples"] += batch.contrast_weights.numel()
-            losses = {k: v / max(counts.get(k, total), 1) for k, v in sums.items()}
-            losses = self.distributed.mean(losses)
-            report = self._report(task, epoch, losses)
-            if not cfg.replicate_reference_bugs:
-                self.model.train()
-            self._next_epoch = epoch + 1
-            monitor.epoch_end(self, report)
-        self.start_epoch = max(self.start_epoch, self._next_epoch)
+                if step + 1 == stop:
+                    break
+                if not schedule.mid_epoch(epoch, step + 1, total, window_end):
+                    continue
+                if cfg.replicate_reference_bugs:  # eval mode sticks until the next epoch
+                    self.model.eval()
+                if cfg.stop_after_steps >= 0:  # a retrain to a chosen point: no evaluation
+                    continue
+                if self._evaluate(task, monitor, epoch, step + 1, tracker, (epoch, step + 1)):
+                    patience_stop = True
+                    break
+            if patience_stop:
+                break
+            stopped = stop < total  # a retrain that ends at its chosen point
+            if self._evaluate(task, monitor, epoch, stop if stopped else None, tracker,
+                              (epoch + 1, 0)) or stopped:
+                break
+        self.start_epoch = max(self.start_epoch, self._position[0])
+
+    def _evaluate(self, task, monitor: TrainingMonitor, epoch: int, step: int | None,
+                  tracker: LossTracker, position: tuple[int, int]) -> bool:
+        """Evaluate, hand the report to the monitor (which checkpoints `position`, where a
+        resumed run continues); True when patience says stop. `step` None: the end of
+        `epoch`; else the batches of `epoch` trained so far."""
+        tracker.check(epoch, (step or 0) - 1)
+        self._position = position
+        was_training = self.model.training
+        report = self._report(task, epoch, self.distributed.mean(tracker.means()), step)
+        self.model.train(was_training)
+        monitor.epoch_end(self, report)
+        return self._patience_exhausted(monitor)
+
+    def _patience_exhausted(self, monitor: TrainingMonitor) -> bool:
+        """The reference's early stop: `patience` evaluations in a row below the best H (it
+        resets on H >= best). Reads the H history of the runner's SelectionMonitor."""
+        history = getattr(getattr(monitor, "selection", None), "history_H", None)
+        if not self.config.patience or not history:
+            return False
+        best, counter = -np.inf, 0
+        for value in history:
+            counter = 0 if value >= best else counter + 1
+            best = max(best, value)
+        if counter > self.config.patience:
+            log.info("DUET: %d evaluations without reaching the best H %.4f; stopping (patience "
+                     "%d)", counter, best, self.config.patience)
+            return True
+        return False
 
     def preprocess_images(self, task, paths: list[Path]) -> Tensor:
         """Normalised pixels [n, 3, H, W] of image files, exactly as training saw its images
@@ -192,11 +255,16 @@ class DUET(GZSLMethod):
     def state_dict(self) -> dict[str, Any]:
         if self.model is None:
             raise RuntimeError("DUET.state_dict() before fit(): nothing to save")
+        epoch, step = self._position
         state = {"model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict() if self.optimizer else None,
                  "scaler": None,  # bf16 autocast needs no loss scaling
-                 "rng": capture_rng_state(), "epoch": self._next_epoch,
+                 "rng": capture_rng_state(), "epoch": epoch, "step": step,
+                 # reference: a mid-epoch evaluation left the model in eval mode
+                 "eval_mode": bool(step and not self.model.training),
                  "config": asdict(self.config), "seed": self.seed}
+        if self._pools is not None and not self._pools.stateless:
+            state["pool_state"] = self._pools.state_dict()
         if self.config.replicate_reference_bugs:  # the trailing window leaks into next epoch
             state["pending_gradients"] = {
                 name: p.grad.detach().clone() for name, p in self.model.named_parameters()
@@ -205,7 +273,10 @@ class DUET(GZSLMethod):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._pending_state = state
-        self.start_epoch = self._next_epoch = int(state["epoch"])
+        self.start_epoch = int(state["epoch"])
+        self._resume_step = int(state.get("step", 0))
+        self._eval_mode_sticks = bool(state.get("eval_mode", False))
+        self._position = (self.start_epoch, self._resume_step)
         if self.model is not None:
             self._apply_pending_state()
 
@@ -220,25 +291,20 @@ class DUET(GZSLMethod):
         key = (id(task.benchmark), task.name, tuple(task.seen_classes), tuple(task.unseen_classes))
         if self._task_key == key:
             return
-        from transformers import AutoTokenizer
-
         from unseen.methods.duet.attributes import load_attribute_vocabulary
         from unseen.methods.duet.text import DuetTextBuilder
 
         cfg = self.config
         source = task.benchmark.source
         style = cfg.duet_style or source.get("duet_style", "generic")
+        files = {option: existing_file(getattr(cfg, option) or source.get(option, ""), option)
+                 for option in FILE_OPTIONS}
+        vision_model, text_model = self._model_sources()
         vocab = load_attribute_vocabulary(
-            task.benchmark, style, groups_json=_path(cfg.attribute_groups),
-            mapping_json=_path(cfg.attribute_mapping), attributes_txt=_path(cfg.attributes_txt))
-        text_model = resolve_text_model(cfg.text_model)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                text_model, local_files_only=hub_offline() or Path(text_model).is_dir())
-        except (OSError, ValueError) as error:
-            raise UnseenInputError(
-                f"DUET text model '{text_model}': expected a tokenizer beside the model, "
-                f"found none ({error}); use `--set text_model=/path/to/model`") from error
+            task.benchmark, style, groups_json=files["attribute_groups"],
+            mapping_json=files["attribute_mapping"], attributes_txt=files["attributes_txt"],
+            manifest_names=manifest_attribute_names(task.benchmark))
+        tokenizer = load_tokenizer(text_model)
         self._builder = DuetTextBuilder(
             vocab, task.semantics, task.seen_classes, tokenizer, cfg.max_length,
             attribute_dropout=cfg.attribute_dropout, prune_length=cfg.prune_length or None,
@@ -246,7 +312,7 @@ class DUET(GZSLMethod):
         self._tokenizer = tokenizer
         device = self._device
         if self.model is None:
-            self.model = load_duet_model(cfg.vision_model, cfg.text_model,
+            self.model = load_duet_model(vision_model, text_model,
                                          int(task.semantics.shape[1]),
                                          cfg.replicate_reference_bugs, cfg.mlm_head).to(device)
             if cfg.freeze_vision:
@@ -260,7 +326,7 @@ class DUET(GZSLMethod):
         self._objective = DuetObjective(
             self.model, self._semantics, seen_columns, self._is_seen, cfg.loss_weights(),
             self._template, share_template_states=not cfg.replicate_reference_bugs,
-            trunk_features=cfg.freeze_vision).to(device)
+            trunk_features=cfg.freeze_vision, mask_probability=cfg.mask_probability).to(device)
         self._preprocessor = self._image_preprocessor()
         if self._pending_state is not None:
             self._apply_pending_state()
@@ -276,6 +342,7 @@ class DUET(GZSLMethod):
         for name, grad in state.get("pending_gradients", {}).items():
             parameters[name].grad = grad.to(parameters[name].device).clone()
         self._pending_rng = state.get("rng")
+        self._pending_pool_state = state.get("pool_state")
 
     def _new_optimizer(self, lr: float) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -285,9 +352,9 @@ class DUET(GZSLMethod):
         return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                                 fused=fused)
 
-    def _set_learning_rate(self, epoch: int) -> None:
+    def _set_learning_rate(self, epoch: int, new_epoch: bool = True) -> None:
         lr = self.config.learning_rate(epoch)
-        if self.optimizer is None or self.config.replicate_reference_bugs:
+        if self.optimizer is None or (self.config.replicate_reference_bugs and new_epoch):
             # The reference builds a fresh Adam at every epoch start (moments reset).
             self.optimizer = self._new_optimizer(lr)
         for group in self.optimizer.param_groups:
@@ -300,12 +367,17 @@ class DUET(GZSLMethod):
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=torch.bfloat16)
 
+    def _model_sources(self) -> tuple[str, str]:
+        """(vision, text): `~` expanded, local directories checked, hub ids as given."""
+        return (model_source(self.config.vision_model, "vision_model"),
+                model_source(self.config.text_model, "text_model"))
+
     def _image_preprocessor(self):
         from unseen.backbones.image_processing import ImagePreprocessor
 
         if self.config.vision_model.lower() == EFFICIENTNET_LITE0:
             return ImagePreprocessor.for_efficientnet_lite0(self.config.image_resolution)
-        return ImagePreprocessor.from_model_dir(self.config.vision_model)
+        return ImagePreprocessor.from_model_dir(self._model_sources()[0])
 
     def _pixels(self, task):
         """The benchmark's uint8 pixel cache (built on rank 0, then opened by every rank)."""
@@ -317,10 +389,11 @@ class DUET(GZSLMethod):
         source = task.benchmark.source
         root = self.config.image_root or source.get("image_root", "")
         if not root:
-            raise UnseenInputError(f"DUET on '{task.benchmark.name}': expected an image root "
-                                   "(`--set image_root=/path/to/images`), found none")
-        paths = resolve_image_paths(task.benchmark, Path(root), self.config.image_path_rule)
-        cache_dir = Path(self.config.pixel_cache_dir or cache_root() / "duet_pixels")
+            raise UnseenInputError(f"option 'image_root': expected the folder of the images of "
+                                   f"'{task.benchmark.name}' (--set image_root=DIR), found none")
+        root = existing_directory(root, "image_root", "the folder of the benchmark's images")
+        paths = resolve_image_paths(task.benchmark, root, self.config.image_path_rule)
+        cache_dir = Path(expand(self.config.pixel_cache_dir) or cache_root() / "duet_pixels")
         if self.distributed.is_main_process:
             PixelCache.build(paths, self._preprocessor, cache_dir, progress=True)
         self.distributed.barrier()
@@ -364,11 +437,19 @@ class DUET(GZSLMethod):
         if self.config.replicate_reference_bugs and task.name == "test":
             pool_rows = np.concatenate([train_rows, task.eval_seen_idx])  # spec §6.1 leakage
         local = np.searchsorted(seen, task.benchmark.labels)
+        if self.config.replicate_reference_bugs:
+            pools = ReferencePools(pool_rows, local[pool_rows], seen.size, self.seed)
+            if self._pending_pool_state is not None:
+                pools.load_state_dict(self._pending_pool_state)
+                self._pending_pool_state = None
+        else:
+            pools = ClassPools(pool_rows, local[pool_rows], seen.size)
+        self._pools = pools
         return DuetTrainingBatches(
-            train_rows, local[train_rows], self._builder, inputs,
-            ClassPools(pool_rows, local[pool_rows], seen.size), self.config.batch_size,
+            train_rows, local[train_rows], self._builder, inputs, pools, self.config.batch_size,
             self.config.mask_probability, self._tokenizer.pad_token_id, self.seed,
-            build_contrast=self.config.contrast_weight != 0)
+            build_contrast=self.config.contrast_weight != 0,
+            per_tuple_padding=self.config.replicate_reference_bugs)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -398,14 +479,21 @@ class DUET(GZSLMethod):
 
     def _evaluation_logits(self, task) -> Tensor:
         rows = task.eval_idx
-        shard = self.distributed.shard(rows)
-        images = EvaluationImages(shard, self._visual_inputs(task), self.config.eval_batch_size)
-        loader = DataLoader(images, batch_size=None, collate_fn=unbatched,
-                            num_workers=min(self.config.num_workers, len(images)))
-        local = self._template_logits(loader, trunk_features=self.config.freeze_vision)
+        if self._eval_loader is None or self._eval_loader[0] != self._task_key:
+            shard = self.distributed.shard(rows)
+            images = EvaluationImages(shard, self._visual_inputs(task),
+                                      self.config.eval_batch_size)
+            workers = min(self.config.num_workers, len(images))
+            # kept for the task: mid-epoch evaluations reuse the workers instead of forking
+            self._eval_loader = (self._task_key, DataLoader(
+                images, batch_size=None, collate_fn=unbatched, num_workers=workers,
+                persistent_workers=workers > 0))
+        local = self._template_logits(self._eval_loader[1],
+                                      trunk_features=self.config.freeze_vision)
         return self.distributed.gather_rows(local.to(self._device), rows.size).cpu()
 
-    def _report(self, task, epoch: int, losses: dict[str, float]) -> EpochReport:
+    def _report(self, task, epoch: int, losses: dict[str, float],
+                step: int | None = None) -> EpochReport:
         logits = self._evaluation_logits(task)
         probabilities = torch.softmax(logits, dim=-1)
         unseen_columns = torch.from_numpy(~task.is_seen_class)
@@ -414,7 +502,7 @@ class DUET(GZSLMethod):
         if self.config.replicate_reference_bugs:
             losses = losses | micro_accuracies(probabilities, task, self.config.gamma)
         return EpochReport(epoch=epoch, gzsl_candidates={"epoch": probabilities},
-                           zsl_candidates={"epoch": zsl}, losses=losses)
+                           zsl_candidates={"epoch": zsl}, losses=losses, step=step)
 
 
 def micro_accuracies(probabilities: Tensor, task, gamma: float) -> dict[str, float]:
@@ -429,6 +517,41 @@ def micro_accuracies(probabilities: Tensor, task, gamma: float) -> dict[str, flo
     return {"micro_U": unseen, "micro_S": seen, "micro_H": harmonic}
 
 
-def _path(value: str) -> Path | None:
-    return Path(value) if value else None
+def choose_cpu_threads(requested: int) -> int:
+    """Set torch's CPU threads for training: `requested` when > 0; else torch's own choice,
+    unless the user set none (--threads, UNSEEN_THREADS, OMP_NUM_THREADS) and the machine is
+    busy: then the cores its 1-minute load leaves free (at least 1). OpenMP threads that
+    outnumber free cores spin against other processes and slow every step down."""
+    import os
+
+    if requested > 0:
+        torch.set_num_threads(requested)
+    elif not any(os.environ.get(k) for k in ("UNSEEN_THREADS", "OMP_NUM_THREADS")) and \
+            torch.get_num_threads() == _DEFAULT_THREADS and hasattr(os, "getloadavg"):
+        free = (os.cpu_count() or 1) - int(round(os.getloadavg()[0]))
+        if free < torch.get_num_threads():
+            log.info("DUET: %d CPU thread(s) (load average %.1f on %d cores; set "
+                     "--threads or cpu_threads to override)", max(1, free),
+                     os.getloadavg()[0], os.cpu_count() or 1)
+            torch.set_num_threads(max(1, free))
+    return torch.get_num_threads()
+
+
+_DEFAULT_THREADS = torch.get_num_threads()  # at import: what nobody has changed yet
+
+
+def manifest_attribute_names(benchmark) -> list[str] | None:
+    """A built data set's attribute names (`unseen data build`, manifest `attribute_names`),
+    when the benchmark does not carry them itself. A set built from class descriptions only
+    has none: DUET writes its texts from attribute names, so that is an input error."""
+    manifest = benchmark.source.get("manifest")
+    if not isinstance(manifest, dict) or benchmark.attribute_names is not None:
+        return None
+    names = manifest.get("attribute_names")
+    if not names:
+        raise UnseenInputError(
+            f"data set '{benchmark.name}' (unseen.json): field 'attribute_names': expected the "
+            "attribute names DUET writes its texts from, found none (built from descriptions "
+            "only); rebuild it with `unseen data build ... --attributes CLASS_ATTRIBUTES.csv`")
+    return [str(name) for name in names]
 

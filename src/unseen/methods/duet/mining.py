@@ -42,6 +42,9 @@ class ContrastExample:
     positions: list[list[int]]  # per sequence, token positions of the attribute span
     classes: list[int]  # seen-local class of each of the 6 (anchor, pos, n1, n1, n2, n2)
     weight: float  # min(w(y, a*), w(pos, a*)) (times construct_loss_weight later)
+    # False: ACL is skipped for the sample after `classes` were mined (the reference has
+    # already popped their pool images by then); the texts are then not all built
+    complete: bool = True
 
 
 def minmax_probabilities(values: np.ndarray) -> np.ndarray:

@@ -156,28 +156,36 @@ class DuetModel(nn.Module):
         return self.text_encoder(input_ids=input_ids, attention_mask=attention_mask,
                                  token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
 
-    def fuse(self, text_states: Tensor, attention_mask: Tensor, visual: Tensor
-             ) -> tuple[Tensor, Tensor]:
-        """One X-layer: (text [B, L, d], visual [B, d]) -> fused (text, visual)."""
+    def fuse(self, text_states: Tensor, attention_mask: Tensor, visual: Tensor,
+             cross_attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One X-layer: (text [B, L, d], visual [B, d]) -> fused (text, visual).
+
+        The X-layer's key mask is `cross_attention_mask` when given, else the padding mask
+        (clean) or nothing (reference: padding attended, spec §2.4)."""
+        if cross_attention_mask is None and self.mask_padding:
+            cross_attention_mask = attention_mask
         extended = None
-        if self.mask_padding:
-            extended = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(
+        if cross_attention_mask is not None:
+            extended = (1.0 - cross_attention_mask[:, None, None, :].float()) * torch.finfo(
                 torch.float32).min
         lang, vis = self.cross_layer(text_states, extended, visual[:, None, :], None)[:2]
         return lang, vis[:, 0]
 
     def forward(self, pixels: Tensor, input_ids: Tensor, attention_mask: Tensor,
-                text_states: Tensor | None = None, trunk_features: bool = False) -> DuetOutput:
+                text_states: Tensor | None = None, trunk_features: bool = False,
+                cross_attention_mask: Tensor | None = None) -> DuetOutput:
         """Full forward. `text_states` [1 or B, L, d] skips the language model (template cache);
         `input_ids` / `attention_mask` may then be [1, L] and are broadcast to the batch.
-        `trunk_features`: `pixels` are the frozen vision trunk's outputs (see VisionClassifier)."""
+        `trunk_features`: `pixels` are the frozen vision trunk's outputs (see VisionClassifier).
+        `cross_attention_mask` [B, L]: the X-layer's key mask, when it differs from the padding
+        mask (the reference's per-tuple padding inside one batched ACL forward)."""
         batch = pixels.shape[0]
         if text_states is None:
             text_states = self.encode_text(input_ids, attention_mask)
         text_states = text_states.expand(batch, -1, -1)
         attention_mask = attention_mask.expand(batch, -1)
         lang, visual = self.fuse(text_states, attention_mask,
-                                 self.visual_token(pixels, trunk_features))
+                                 self.visual_token(pixels, trunk_features), cross_attention_mask)
         return DuetOutput(pre_attri=self.fc_image(visual), lang=lang, visual=visual)
 
     @staticmethod
@@ -185,20 +193,15 @@ class DuetModel(nn.Module):
         """pre_attri [B, A] . semantics [K, A]^T -> [B, K]; no temperature, no bias (spec §2.5)."""
         return pre_attri @ semantics.to(pre_attri.dtype).T
 
-    def class_probabilities(self, pre_attri: Tensor, semantics: Tensor) -> Tensor:
-        """What the reference returns and evaluates: softmax over the candidate classes."""
-        return torch.softmax(self.class_logits(pre_attri, semantics).float(), dim=-1)
-
     def self_calibration_logits(self, pre_attri: Tensor, semantics: Tensor, is_seen: Tensor
                                 ) -> Tensor:
         """pre_attri . att^T over all classes, + bias for unseen columns, - bias for seen."""
         sign = torch.where(is_seen, -1.0, 1.0).to(pre_attri.device)
         return self.class_logits(pre_attri, semantics).float() + sign * self.sc_bias
 
-    def token_logits(self, lang: Tensor, positions: Tensor | None = None) -> Tensor:
-        """MLM head over every position: [B, L, d] -> [B, L, V]; with a bool `positions`
-        [B, L], over those positions only: [M, V] in row-major order (M = positions.sum())."""
-        return self.mlm_head(lang if positions is None else lang[positions])
+    def token_logits(self, lang: Tensor) -> Tensor:
+        """MLM head over every position: [B, L, d] -> [B, L, V]."""
+        return self.mlm_head(lang)
 
     def span_embeddings(self, lang: Tensor, positions: Tensor) -> Tensor:
         """Mean of the fused states over each row's attribute span, projected: [N, d]."""
@@ -216,13 +219,23 @@ def hub_offline() -> bool:
 
 
 def _missing_model(kind: str, name: str, option: str, error: Exception) -> UnseenInputError:
-    how = ("it is not a local directory and HF_HUB_OFFLINE is set, so nothing is downloaded"
-           if hub_offline() else "it could not be loaded")
+    """One line: a hub id that is neither cached nor downloadable (the right cause: offline
+    mode or the download's own first error line), and the command that fixes it."""
+    if Path(name).is_dir():
+        detail = " ".join(str(error).split())[:200]
+        return UnseenInputError(
+            f"option '{option}': expected a {kind} model directory that transformers can "
+            f"load, found '{name}' unreadable ({type(error).__name__}: {detail})")
+    if hub_offline():
+        cause = "it is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+    else:
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+        cause = (f"it is not in the local Hugging Face cache and downloading it failed "
+                 f"({type(error).__name__}: {first[:160]})")
     return UnseenInputError(
-        f"DUET {kind} model '{name}': expected a local model directory (config.json + weights) "
-        f"or a cached hub id; {how} ({type(error).__name__}: {str(error).splitlines()[0]}). "
-        f"Download it once (e.g. `huggingface-cli download {name}`) or point to a local copy "
-        f"with `--set {option}=/path/to/model`")
+        f"option '{option}': expected a local {kind} model directory or a hub id, found hub id "
+        f"'{name}' but {cause}; run `hf download {name}` once where there is network access, "
+        f"or pass --set {option}=/path/to/model")
 
 
 def _pretrained_kwargs(name: str) -> dict:
@@ -284,6 +297,27 @@ def load_vision_classifier(name: str, replicate_reference_bugs: bool = False) ->
                     "and are randomly initialised (the DeiT-distilled pitfall, spec §2.2)",
                     name, sorted(missing)[:4])
     return VisionClassifier(backbone, int(backbone.config.num_labels), huggingface=True)
+
+
+def load_tokenizer(name: str):
+    """The tokenizer saved beside a text model (directory or hub id; `minilm` allowed)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    name = resolve_text_model(name)
+    kwargs = _pretrained_kwargs(name)
+    try:
+        AutoConfig.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as error:  # the model itself is missing, not its tokenizer
+        raise _missing_model("text", name, "text_model", error) from error
+    try:
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as error:
+        detail = " ".join(str(error).split())[:160]
+        raise UnseenInputError(
+            f"option 'text_model': expected a tokenizer saved beside the model '{name}' "
+            f"(tokenizer.json or vocab.txt), found none ({type(error).__name__}: {detail})"
+        ) from error
 
 
 def load_text_model(name: str, mlm_head: str = "auto") -> tuple[nn.Module, nn.Module, bool]:

@@ -38,8 +38,6 @@ from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from unseen.methods.duet.attributes import AttributeVocabulary, fst_with_spans
 from unseen.methods.duet.mining import ContrastExample, MiningTables, minmax_probabilities
@@ -66,16 +64,6 @@ class MaskedExample:
     needmask: np.ndarray = field(default_factory=_no_attributes)
     miss: np.ndarray = field(default_factory=_no_attributes)
     notmiss: np.ndarray = field(default_factory=_no_attributes)
-
-
-def pad_sequences(seqs: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
-    """Right-pad id lists to the longest: (ids int64 [n, L], attention mask int64 [n, L])."""
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    width = int(lengths.max()) if lengths.size else 0
-    mask = np.arange(width)[None, :] < lengths[:, None]
-    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-    ids[mask] = np.fromiter((t for s in seqs for t in s), dtype=np.int64, count=int(lengths.sum()))
-    return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
 
 
 class DuetTextBuilder:
@@ -284,7 +272,9 @@ class DuetTextBuilder:
 
     def contrast_example(self, seen_index: int, masked: MaskedExample,
                          rng: np.random.Generator) -> ContrastExample | None:
-        """The ACL tuple of an anchor, or None where the reference skips ACL for the sample."""
+        """The ACL tuple of an anchor; None where the reference skips ACL before mining a
+        positive, an incomplete example (`complete=False`, the classes mined so far) where it
+        skips afterwards."""
         tables, y, attribute = self.tables, int(seen_index), masked.attribute
         if attribute < 0 or not masked.mask_positions:
             return None
@@ -294,7 +284,8 @@ class DuetTextBuilder:
         negatives = tables.draw_negatives(y, attribute, masked.needmask, masked.notmiss,
                                           masked.miss, rng)
         if negatives is None:
-            return None
+            return ContrastExample([], [], [y, positive], 0.0, complete=False)
+        classes = [y, positive, *(c for c, _ in negatives)]
         anchor_ids, anchor_positions = masked.input_ids, masked.mask_positions
         if self._prefixed_ids is not None:  # reference: anchor masks as many pieces as "21black"
             start, end = anchor_positions[0] - 1, anchor_positions[-1]
@@ -311,9 +302,9 @@ class DuetTextBuilder:
                 span = (span[0], span[0] + len(prefixed))
             ids, kept = self._finish(body, span)
             if not kept:  # the attribute word was truncated away: nothing to pool
-                return None
+                return ContrastExample([], [], classes, 0.0, complete=False)
             sequences.append(ids)
             positions.append(kept)
         weight = min(float(tables.deal[y, attribute]), float(tables.deal[positive, attribute]))
-        return ContrastExample(input_ids=sequences, positions=positions,
-                               classes=[y, positive, *(c for c, _ in negatives)], weight=weight)
+        return ContrastExample(input_ids=sequences, positions=positions, classes=classes,
+                               weight=weight)
