@@ -37,13 +37,14 @@ class Backbone:
     feature_dim: int
     revision: str | None
     sha256: str | None
+    pooling: str = "pooled output"
 
     def identity(self) -> dict:
         """JSON-able record of everything that determines the features."""
         size = self.preprocessor.output_size
         return {"name": self.name, "kind": self.kind, "revision": self.revision,
                 "sha256": self.sha256, "image_size": size[0] if size else None,
-                "feature_dim": self.feature_dim,
+                "feature_dim": self.feature_dim, "pooling": self.pooling,
                 "preprocessing": self.preprocessor.config()}
 
     def slug(self) -> str:
@@ -70,17 +71,28 @@ class _EfficientNetPooled(nn.Module):
 
 
 class _TransformersPooled(nn.Module):
-    """The pooled output of an `AutoModel` (the vision tower of a CLIP-like model)."""
+    """The pooled output of an `AutoModel` (the vision tower of a CLIP-like model).
 
-    def __init__(self, model: nn.Module) -> None:
+    When the checkpoint has no trained pooler (a ViT saved as a classifier: `AutoModel` adds a
+    randomly initialised dense pooler), the final CLS token is used instead, so features never
+    depend on a random layer; convolutional feature maps are averaged over space.
+    """
+
+    def __init__(self, model: nn.Module, use_pooler: bool) -> None:
         super().__init__()
         self.model = model
+        self.use_pooler = use_pooler
+
+    @property
+    def pooling(self) -> str:
+        return "pooler_output" if self.use_pooler else "cls-token or spatial mean"
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         output = self.model(pixel_values=pixels)
-        pooled = getattr(output, "pooler_output", None)
-        if pooled is None:  # models without a pooler: mean over the tokens
-            pooled = output.last_hidden_state.mean(dim=1)
+        pooled = getattr(output, "pooler_output", None) if self.use_pooler else None
+        if pooled is None:
+            hidden = output.last_hidden_state
+            pooled = hidden.mean(dim=(2, 3)) if hidden.ndim == 4 else hidden[:, 0]
         return pooled.flatten(1)  # ResNet's pooler output is [n, C, 1, 1]
 
 
@@ -129,37 +141,49 @@ def load_backbone(name: str = DEFAULT_BACKBONE, device: str | torch.device = "cp
             image_size or DEFAULT_EFFICIENTNET_SIZE)
         weights = weights_path()
         return Backbone(name, EFFICIENTNET_LITE0, _EfficientNetPooled().to(device).eval(),
-                        preprocessor, FEATURE_DIM, None, sha256_of(weights))
+                        preprocessor, FEATURE_DIM, None, sha256_of(weights),
+                        pooling="global average pool")
     if image_size is not None:
         raise input_error("option '--image-size'", None, f"only with --backbone "
                           f"{EFFICIENTNET_LITE0} (a transformers model uses its own processor)",
                           f"{image_size} with {name!r}")
     directory, revision = _resolve_model_dir(name)
     preprocessor = ImagePreprocessor.from_model_dir(directory)
-    model = _load_auto_model(directory, name)
-    wrapped = _TransformersPooled(model).to(device).eval()
+    model, use_pooler = _load_auto_model(directory, name)
+    wrapped = _TransformersPooled(model, use_pooler).to(device).eval()
     for parameter in wrapped.parameters():
         parameter.requires_grad_(False)
     size = preprocessor.output_size or (224, 224)
     with torch.inference_mode():
         probe = wrapped(torch.zeros(1, 3, *size, device=device))
-    return Backbone(name, "transformers", wrapped, preprocessor, int(probe.shape[1]), revision,
-                    _sha256_of_weights(directory))
+    backbone = Backbone(name, "transformers", wrapped, preprocessor, int(probe.shape[1]),
+                        revision, _sha256_of_weights(directory))
+    backbone.pooling = wrapped.pooling
+    return backbone
 
 
-def _load_auto_model(directory: Path, name: str) -> nn.Module:
+def _load_auto_model(directory: Path, name: str) -> tuple[nn.Module, bool]:
+    """(the vision model, whether its pooler was trained); refuses partly random weights."""
     from transformers import AutoConfig, AutoModel
 
     source = f"option '--backbone' ({name})"
     try:
         config = AutoConfig.from_pretrained(directory, local_files_only=True)
-        if getattr(config, "vision_config", None) is not None:  # CLIP/SigLIP: the vision tower
-            model = AutoModel.from_pretrained(directory, local_files_only=True)
-            tower = getattr(model, "vision_model", None)
-            if tower is None:
-                raise ValueError(f"{type(model).__name__} has no vision_model")
-            return tower
-        return AutoModel.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        model, info = AutoModel.from_pretrained(directory, local_files_only=True,
+                                                output_loading_info=True)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as error:
         raise input_error(source, None, "a transformers vision model that loads with AutoModel",
                           f"{type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
+    missing = [key for key in info.get("missing_keys", []) if "pooler" not in key]
+    if getattr(config, "vision_config", None) is not None:  # CLIP/SigLIP: the vision tower
+        tower = getattr(model, "vision_model", None)
+        missing = [key for key in missing if "vision" in key]
+        if tower is None:
+            raise input_error(source, None, "a vision model (or a model with a vision_model)",
+                              type(model).__name__)
+        model = tower
+    if missing:
+        raise input_error(source, None, "weights for every layer of the vision model",
+                          f"{len(missing)} missing, first {missing[0]!r}")
+    pooler_missing = any("pooler" in key for key in info.get("missing_keys", []))
+    return model, not pooler_missing

@@ -266,7 +266,10 @@ def _write_atomically(out_dir: Path, benchmark: Benchmark, manifest: dict,
     from unseen.io import atomic_write_json
 
     partial = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.partial-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        partial.chmod(0o777 & ~umask)  # mkdtemp's 0700 is for the unfinished folder only
         big = benchmark.features.nbytes >= V5_LIMIT_BYTES
         write_xlsa17(benchmark, partial, version="v7.3" if big else "v5",
                      features_file=manifest["features_file"], features_dtype=np.float32)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from unseen.backbones.auto import Backbone
@@ -61,6 +61,8 @@ class _ImageFiles(Dataset):
             with Image.open(io.BytesIO(data)) as image:
                 image.load()  # a truncated file fails here, not later in the batch
                 return _Item(index, key, self.preprocessor.to_uint8(image))
+        except UnidentifiedImageError:
+            return _Item(index, key, None, "not an image format Pillow reads")
         except Exception as error:  # noqa: BLE001 - Pillow raises many types for bad files
             return _Item(index, key, None, f"{type(error).__name__}: {error}")
 
