@@ -61,14 +61,15 @@ def write_attributes(path: Path, classes=CLASSES, delimiter: str = ",") -> Path:
     return path
 
 
-def write_descriptions(path: Path) -> Path:
+def write_descriptions(path: Path, classes=CLASSES) -> Path:
+    chosen = {c: DESCRIPTIONS[c] for c in classes}
     if path.suffix == ".json":
-        path.write_text(json.dumps(DESCRIPTIONS))
+        path.write_text(json.dumps(chosen))
     elif path.suffix == ".jsonl":
         path.write_text("".join(json.dumps({"class": c, "text": t}) + "\n"
-                                for c, t in DESCRIPTIONS.items()))
+                                for c, t in chosen.items()))
     else:
-        path.write_text("".join(f"{c}: {t}\n" for c, t in DESCRIPTIONS.items()))
+        path.write_text("".join(f"{c}: {t}\n" for c, t in chosen.items()))
     return path
 
 

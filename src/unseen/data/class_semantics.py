@@ -129,6 +129,10 @@ def load_text_encoder(spec: str | None, device: str = "cpu"):
                           "a local transformers text model directory or a hub id in the local "
                           "cache (with its tokenizer)", f"{type(error).__name__}: "
                           f"{str(error).splitlines()[0][:200]}") from None
+    # Tokenizers saved without a length limit report ~1e30; the position table is the limit.
+    positions = getattr(encoder.model.config, "max_position_embeddings", None)
+    if positions and encoder.max_length > positions:
+        encoder.max_length = int(positions)
     return encoder, {"id": encoder_id, "name": encoder_id}
 
 

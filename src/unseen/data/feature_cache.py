@@ -1,9 +1,10 @@
 """An on-disk cache of image features keyed by the sha256 of each image file's bytes.
 
 One directory per backbone identity (`Backbone.cache_key`); inside, `chunk-*.npz` files, each
-written atomically and holding `keys` (raw 32-byte digests) and `features` float32 [n, D]. A
-killed build leaves only complete chunks, so the next one skips every image already in one;
-processes of a `torchrun` build write their own chunks side by side.
+written atomically and holding `keys` (32-byte digests as uint8 rows [n, 32]: numpy's bytes
+dtype would drop a digest's trailing zero bytes) and `features` float32 [n, D]. A killed build
+leaves only complete chunks, so the next one skips every image already in one; processes of a
+`torchrun` build write their own chunks side by side.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class FeatureCache:
         found: set[bytes] = set()
         for chunk in self.chunks():
             with np.load(chunk) as data:
-                found.update(data["keys"].tolist())
+                found.update(_as_keys(data["keys"]))
         return found
 
     def add(self, keys: list[bytes], features: np.ndarray, flush_every: int) -> None:
@@ -49,7 +50,7 @@ class FeatureCache:
     def flush(self) -> None:
         if not self._pending_keys:
             return
-        keys = np.array(self._pending_keys, dtype=f"S{KEY_BYTES}")
+        keys = np.frombuffer(b"".join(self._pending_keys), np.uint8).reshape(-1, KEY_BYTES)
         features = np.concatenate(self._pending)
         name = f"chunk-{uuid.uuid4().hex}.npz"
         atomic_write(self.directory / name,
@@ -66,7 +67,7 @@ class FeatureCache:
         found = np.zeros(len(keys), bool)
         for chunk in self.chunks():
             with np.load(chunk) as data:
-                chunk_keys = data["keys"].tolist()
+                chunk_keys = _as_keys(data["keys"])
                 hits = [i for i, key in enumerate(chunk_keys) if key in wanted]
                 if not hits:
                     continue
@@ -79,3 +80,7 @@ class FeatureCache:
             raise KeyError(f"{int((~found).sum())} of {len(keys)} images have no cached "
                            f"features in {self.directory}")
         return out
+
+
+def _as_keys(array: np.ndarray) -> list[bytes]:
+    return [row.tobytes() for row in np.asarray(array, np.uint8).reshape(-1, KEY_BYTES)]
