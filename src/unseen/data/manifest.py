@@ -1,5 +1,5 @@
 """`unseen.json`, the manifest of a data set built by `unseen data build` (format
-"unseen-dataset/1"; the contract is /work/MANIFEST_SCHEMA.md, mirrored in docs/own-data.md).
+"unseen-dataset/1"; its fields are listed in docs/own-data.md).
 
 It names the features file (named for the backbone that made it, never `res101.mat` unless it
 is ResNet-101) and records everything needed to reproduce or extend the data set: backbone,
