@@ -137,7 +137,16 @@ def command_data_build(args: argparse.Namespace) -> int:
         overwrite=args.overwrite)
     out_dir = run_build(options)
     if out_dir is not None:
-        print(f"built {out_dir} (train with `unseen train eszsl --dataset {out_dir}`)")
+        from unseen.data.manifest import read_manifest
+
+        manifest = read_manifest(out_dir)
+        split = manifest["split"]
+        print(f"built {out_dir}: {manifest['images']} images, {len(manifest['class_names'])} "
+              f"classes ({len(split['unseen'])} unseen), trainval {split['trainval']} / "
+              f"test_seen {split['test_seen']} / test_unseen {split['test_unseen']}; "
+              f"{manifest['feature_dim']}-d features in {manifest['features_file']}, "
+              f"{manifest['semantics']['dim']}-d class semantics")
+        print(f"next: unseen train eszsl --dataset {out_dir}")
     return 0
 
 

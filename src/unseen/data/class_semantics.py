@@ -163,7 +163,8 @@ def build_class_semantics(classes: list[str], attributes: Path | None = None,
     if descriptions is not None:
         read = read_descriptions(Path(descriptions))
         order = _match_classes(str(descriptions), list(read), classes)
-        texts = {classes[i]: list(read.values())[row] for i, row in enumerate(order)}
+        values = list(read.values())
+        texts = {classes[i]: values[row] for i, row in enumerate(order)}
         encoder, provenance = load_text_encoder(text_encoder, device)
         encoded = _encode(encoder, [texts[name] for name in classes], str(descriptions))
         blocks.append(({"kind": "descriptions", "source": Path(descriptions).name,

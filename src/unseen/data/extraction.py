@@ -145,4 +145,6 @@ def _progress(total: int, name: str, enabled: bool):
 
 
 def default_workers() -> int:
-    return min(8, max(0, (os.cpu_count() or 1)))
+    """Decoding workers per process: the CPUs shared among torchrun's local processes, <= 8."""
+    local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return min(8, (os.cpu_count() or 1) // local_processes)
