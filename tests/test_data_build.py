@@ -302,6 +302,10 @@ def _bad(material: Path, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (broken_model / "preprocessor_config.json").write_text("{}")
     exists = tmp_path / "exists"
     exists.mkdir()
+    small = tmp_path / "small_class"
+    shutil.copytree(images, small)
+    for path in sorted((small / "bird").rglob("*.png"))[3:]:
+        path.unlink()
     attrs = ["--attributes", str(material / "attributes.csv")]
     return {
         "empty class folder": (["--images", str(empty), *attrs], "empty class folder"),
@@ -322,6 +326,8 @@ def _bad(material: Path, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "existing output": (["--images", str(images), *attrs, "--out-dir-exists"], "exists"),
         "prompt without a slot": (["--images", str(images), "--prompt", "a photo"],
                                   "'{}'"),
+        "seen class too small": (["--images", str(small), *attrs, "--unseen", "cat"],
+                                 "bird (3)"),
     }
 
 
@@ -329,7 +335,7 @@ def _bad(material: Path, tmp_path: Path) -> dict[str, tuple[list[str], str]]:
                                   "row without a class", "non-numeric cell", "duplicate class",
                                   "unknown unseen", "backbone that does not load",
                                   "strict and a bad image", "existing output",
-                                  "prompt without a slot"])
+                                  "prompt without a slot", "seen class too small"])
 def test_bad_input_exits_2_with_one_line(material, tmp_path, capsys, case):
     arguments, expected = _bad(material, tmp_path)[case]
     out = tmp_path / "out"

@@ -106,7 +106,8 @@ def _add_build_parser(data_commands) -> None:
     build.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     build.add_argument("--test-seen-fraction", type=float, default=0.2,
                        help="share of each seen class held out as test_seen (default 0.2)")
-    build.add_argument("--batch-size", type=int, default=64)
+    build.add_argument("--batch-size", type=int, default=None,
+                       help="images per forward (default: 16 on CPU, 128 on CUDA)")
     build.add_argument("--workers", type=int, default=None,
                        help="DataLoader decoding workers (default: CPU count, at most 8)")
     build.add_argument("--device", default=None, help="default: cuda (LOCAL_RANK) if available")
@@ -121,7 +122,8 @@ def _add_build_parser(data_commands) -> None:
 def command_data_build(args: argparse.Namespace) -> int:
     from unseen.data.build import BuildOptions, run_build
 
-    if args.batch_size < 1 or (args.workers is not None and args.workers < 0):
+    if (args.batch_size is not None and args.batch_size < 1) or (
+            args.workers is not None and args.workers < 0):
         raise UnseenInputError("option '--batch-size'/'--workers': expected a batch size >= 1 "
                                f"and workers >= 0, found {args.batch_size}/{args.workers}")
     unseen = [name.strip() for name in args.unseen.split(",")] if args.unseen else None

@@ -53,7 +53,7 @@ class BuildOptions:
     unseen_fraction: float | None = None
     seed: int = 0
     test_seen_fraction: float = DEFAULT_TEST_SEEN_FRACTION
-    batch_size: int = 64
+    batch_size: int | None = None  # default: 16 on CPU (measured best at 224 px), 128 on CUDA
     workers: int | None = None
     device: str | None = None
     cache_dir: Path | None = None
@@ -177,6 +177,10 @@ def build_dataset(options: BuildOptions) -> Path | None:
     images = list_images(options.images)
     unseen_ids = choose_unseen(images.class_names, options.unseen, options.unseen_fraction,
                                options.seed)
+    # Fail before the long extraction on classes too small to split (checked again after it,
+    # when unreadable images may have made a class smaller).
+    proposed_split(images.labels, images.class_names, unseen_ids, options.test_seen_fraction,
+                   options.seed)
     distributed = parallel.init_from_env()
     rank, world_size = parallel.rank(), parallel.world_size_from_env() if distributed else 1
     device = _device(options.device)
@@ -188,7 +192,8 @@ def build_dataset(options: BuildOptions) -> Path | None:
     cache = FeatureCache(Path(options.cache_dir or default_cache_dir())
                          / backbone.cache_key(precision), backbone.feature_dim)
     workers = default_workers() if options.workers is None else options.workers
-    result = extract_to_cache(images.paths(), backbone, cache, device, options.batch_size,
+    batch_size = options.batch_size or (128 if device.type == "cuda" else 16)
+    result = extract_to_cache(images.paths(), backbone, cache, device, batch_size,
                               workers, rank, world_size, progress=options.progress)
     keys: dict[int, bytes] = {}
     errors: dict[int, str] = {}
