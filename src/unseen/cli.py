@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("path", help="a dataset directory, or a name with --data-root")
         sub.add_argument("--data-root", default=None)
 
+    _add_build_parser(data_commands)
+
     demo = commands.add_parser("demo", help="CE-GZSL vs ESZSL on the embedded real benchmark")
     demo.add_argument("--out", default="runs/demo")
     demo.add_argument("--seed", dest="seeds", type=_seed, nargs="+", default=[0, 1, 2])
@@ -160,6 +162,83 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--seed", type=_seed, default=None, help="which seed's model (default: "
                                                                "the first)")
     return parser
+
+
+def _add_build_parser(data_commands) -> None:
+    build = data_commands.add_parser(
+        "build", help="build a benchmark (features, class semantics, split) from your images",
+        description="Build OUT_DIR in the xlsa17 layout (+ unseen.json) from a folder of images "
+                    "per class (or a path,class CSV) and per-class attributes, descriptions or "
+                    "a prompt. Shard it with `torchrun --nproc_per_node N -m unseen data build`.")
+    build.add_argument("out_dir", metavar="OUT_DIR")
+    build.add_argument("--images", required=True, metavar="DIR|LIST.csv",
+                       help="DIR/<class>/*.jpg|jpeg|png|webp|bmp, or a CSV of path,class rows "
+                            "(paths relative to the CSV)")
+    build.add_argument("--attributes", metavar="FILE.csv|.tsv",
+                       help="one row per class: a 'class' column, then numeric attributes")
+    build.add_argument("--descriptions", metavar="FILE",
+                       help=".json {class: text}, .jsonl or .txt lines 'class: text'")
+    build.add_argument("--prompt", help="class-name template, e.g. 'a photo of a {}.' (the "
+                                        "default semantics when no file is given)")
+    build.add_argument("--text-encoder", default=None,
+                       help="'minilm' (packaged all-MiniLM-L6-v2, default), a local transformers "
+                            "directory or a cached hub id")
+    build.add_argument("--backbone", default="efficientnet-lite0",
+                       help="'efficientnet-lite0' (packaged, default) or a transformers vision "
+                            "model directory / cached hub id (AutoModel, pooled output)")
+    build.add_argument("--image-size", type=int, default=None,
+                       help="EfficientNet-Lite0 input side, a multiple of 32 (default 224)")
+    split = build.add_mutually_exclusive_group()
+    split.add_argument("--unseen", help="comma-separated unseen class names")
+    split.add_argument("--unseen-fraction", type=float, default=None,
+                       help="random fraction of unseen classes (default 0.2; see --seed)")
+    build.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    build.add_argument("--test-seen-fraction", type=float, default=0.2,
+                       help="share of each seen class held out as test_seen (default 0.2)")
+    build.add_argument("--batch-size", type=int, default=None,
+                       help="images per forward (default: 16 on CPU, 128 on CUDA)")
+    build.add_argument("--workers", type=int, default=None,
+                       help="DataLoader decoding workers (default: CPU count, at most 8)")
+    build.add_argument("--device", default=None, help="default: cuda (LOCAL_RANK) if available")
+    build.add_argument("--cache-dir", default=None,
+                       help="feature cache (default $UNSEEN_CACHE/features); a rerun skips "
+                            "every image already cached")
+    build.add_argument("--strict", action="store_true",
+                       help="an unreadable image is an error (exit 2) instead of a skip")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+
+
+def command_data_build(args: argparse.Namespace) -> int:
+    from unseen.data.build import BuildOptions, run_build
+
+    if (args.batch_size is not None and args.batch_size < 1) or (
+            args.workers is not None and args.workers < 0):
+        raise UnseenInputError("option '--batch-size'/'--workers': expected a batch size >= 1 "
+                               f"and workers >= 0, found {args.batch_size}/{args.workers}")
+    unseen = [name.strip() for name in args.unseen.split(",")] if args.unseen else None
+    options = BuildOptions(
+        out_dir=Path(args.out_dir), images=Path(args.images),
+        attributes=Path(args.attributes) if args.attributes else None,
+        descriptions=Path(args.descriptions) if args.descriptions else None,
+        prompt=args.prompt, text_encoder=args.text_encoder, backbone=args.backbone,
+        image_size=args.image_size, unseen=unseen, unseen_fraction=args.unseen_fraction,
+        seed=args.seed, test_seen_fraction=args.test_seen_fraction, batch_size=args.batch_size,
+        workers=args.workers, device=args.device,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None, strict=args.strict,
+        overwrite=args.overwrite)
+    out_dir = run_build(options)
+    if out_dir is not None:
+        from unseen.data.manifest import read_manifest
+
+        manifest = read_manifest(out_dir)
+        split = manifest["split"]
+        print(f"built {out_dir}: {manifest['images']} images, {len(manifest['class_names'])} "
+              f"classes ({len(split['unseen'])} unseen), trainval {split['trainval']} / "
+              f"test_seen {split['test_seen']} / test_unseen {split['test_unseen']}; "
+              f"{manifest['feature_dim']}-d features in {manifest['features_file']}, "
+              f"{manifest['semantics']['dim']}-d class semantics")
+        print(f"next: unseen train eszsl --dataset {out_dir}")
+    return 0
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -245,6 +324,8 @@ def command_data(args: argparse.Namespace) -> int:
         path = download_xlsa17(args.cache_dir or cache_root(), **kwargs)
         print(f"xlsa17 ready at {path}")
         return 0
+    if args.data_command == "build":
+        return command_data_build(args)
     from unseen.data.datasets import resolve_dataset_dir
     from unseen.data.inspect import check_dataset, dataset_info
     from unseen.data.loading import load_dataset

@@ -177,13 +177,17 @@ def image_descriptor(images: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- image folders
 
-def read_class_attributes_csv(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(class names, attribute names, values float64 [C, A]) from `class,attr1,attr2,...`."""
+def read_class_attributes_csv(path: Path, delimiter: str | None = None,
+                              ) -> tuple[list[str], list[str], np.ndarray]:
+    """(class names, attribute names, values float64 [C, A]) from `class,attr1,attr2,...`
+    (tab-separated when `delimiter` is "\t" or, by default, when the file ends in .tsv)."""
     source = str(path)
+    delimiter = delimiter or ("\t" if Path(path).suffix.lower() == ".tsv" else ",")
     if not path.is_file():
         raise input_error(source, None, "a class-attribute CSV file", "no such file")
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+        rows = [row for row in csv.reader(handle, delimiter=delimiter)
+                if any(cell.strip() for cell in row)]
     if not rows:
         raise input_error(source, None, "a header 'class,attr1,attr2,...' and one row per class",
                           "an empty file")

@@ -238,15 +238,23 @@ def _check_classes(res_path: Path, splits_path: Path, parsed: _Parsed) -> list[s
 
 
 def _paths(directory: Path, side_information: str) -> tuple[Path, Path]:
-    return directory / FEATURES_FILE, directory / splits_file(side_information)
+    """The features file (`res101.mat`, or the one a built set's `unseen.json` names) and the
+    splits file."""
+    from unseen.data.manifest import features_file_name
+
+    return (directory / features_file_name(directory, FEATURES_FILE),
+            directory / splits_file(side_information))
 
 
 def _run_checks(directory: Path, side_information: str,
                 collect: bool) -> tuple[list[str], _Parsed, dict, dict]:
     """Load both files and run every check; stop at the first problem unless `collect`."""
-    res_path, splits_path = _paths(directory, side_information)
     problems: list[str] = []
     parsed = _Parsed()
+    try:
+        res_path, splits_path = _paths(directory, side_information)
+    except UnseenInputError as exc:  # a broken unseen.json
+        return [str(exc)], parsed, {}, {}
     res: dict = {}
     splits: dict = {}
     for path in (res_path, splits_path):
@@ -320,6 +328,12 @@ def load_xlsa17(directory: str | os.PathLike, name: str | None = None,
                   for path in (res_path, splits_path)},
         "ignored_fields": ignored,
     }
+    from unseen.data.manifest import read_manifest
+
+    manifest = read_manifest(directory)
+    if manifest is not None:  # a set built by `unseen data build`: images, encoders, split
+        source.update(format="unseen-dataset", manifest=manifest,
+                      image_root=manifest.get("image_root"))
     if ignored:
         source["note"] = ("train_loc/val_loc ignored: in the v1 files they overlap test_seen_loc "
                           "(see unseen.data.xlsa17.leakage_report)")
@@ -346,12 +360,15 @@ def load_xlsa17(directory: str | os.PathLike, name: str | None = None,
 
 
 def write_xlsa17(benchmark: Benchmark, directory: str | os.PathLike, version: str = "v5",
-                 extra_split_fields: dict[str, np.ndarray] | None = None) -> Path:
+                 extra_split_fields: dict[str, np.ndarray] | None = None,
+                 features_file: str = FEATURES_FILE,
+                 features_dtype: type = np.float64) -> Path:
     """Write `benchmark` in the exact xlsa17 layout (1-based, D x N float64 features).
 
     The splits file is `att_splits.mat` or `sent_splits.mat` after
     `benchmark.side_information`. `extra_split_fields` (e.g. 1-based `train_loc`/`val_loc`)
-    are written into the splits file as given.
+    are written into the splits file as given. `features_file` names the features file (a
+    built data set names it for its backbone; its `unseen.json` tells the loader).
     """
     if version not in ("v5", "v7.3"):
         raise UnseenInputError(f"option 'version': expected v5 or v7.3, found {version!r}")
@@ -360,7 +377,7 @@ def write_xlsa17(benchmark: Benchmark, directory: str | os.PathLike, version: st
     directory.mkdir(parents=True, exist_ok=True)
     loc_dtype = np.uint16 if benchmark.num_images < 2**16 else np.uint32
     res: dict[str, Any] = {
-        "features": np.ascontiguousarray(benchmark.features.T, dtype=np.float64),
+        "features": np.ascontiguousarray(benchmark.features.T, dtype=features_dtype),
         "labels": (benchmark.labels + 1).astype(np.float64).reshape(-1, 1),
     }
     if benchmark.image_files is not None:
@@ -379,7 +396,7 @@ def write_xlsa17(benchmark: Benchmark, directory: str | os.PathLike, version: st
                        ("test_unseen_loc", benchmark.test_unseen_idx)):
         splits[field] = (idx + 1).astype(loc_dtype).reshape(-1, 1)
     splits.update(extra_split_fields or {})
-    save(directory / FEATURES_FILE, res)
+    save(directory / features_file, res)
     save(directory / splits_file(benchmark.side_information), splits)
     return directory
 
