@@ -18,22 +18,15 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
-from unseen.methods.base import (
-    EpochReport,
-    GZSLMethod,
-    MethodConfig,
-    TrainingMonitor,
-    capture_rng_state,
-    restore_rng_state,
-    seed_everything,
-)
-from unseen.methods.cegzsl.classifier import ClassifierEpoch, adam, train_classifier
+from unseen.methods import base
+from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor
+from unseen.methods.cegzsl.classifier import adam, train_classifier
 from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
 from unseen.methods.cegzsl.networks import Critic, Generator
+from unseen.methods.fclswgan.candidates import CandidateClassifiers
 from unseen.methods.fclswgan.losses import critic_loss, generator_loss
 from unseen.methods.fclswgan.presets import PRESETS
 from unseen.methods.fclswgan.sampling import Batch, random_batch, synthesize_per_class
@@ -86,24 +79,25 @@ class FCLSWGAN(GZSLMethod):
     config_class: ClassVar[type[MethodConfig]] = FCLSWGANConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"
-    description: ClassVar[str] = ("f-CLSWGAN (CVPR 2018): conditional WGAN-GP feature "
-                                  "generation with a pre-trained seen-class classification loss")
+    description: ClassVar[str] = "f-CLSWGAN (CVPR 2018): WGAN-GP features + seen-class loss"
+
+    # Built by `fit` (or `load_state_dict`); None before.
+    generator: Generator | None = None
+    critic: Critic | None = None
+    seen_classifier: SeenClassifier | None = None
+    optimizer_d: torch.optim.Adam | None = None
+    optimizer_g: torch.optim.Adam | None = None
 
     def __init__(self, config: MethodConfig, seed: int) -> None:
-        if not isinstance(config, FCLSWGANConfig):
-            config = FCLSWGANConfig(**asdict(config))
-        super().__init__(config, seed)
-        self.config: FCLSWGANConfig = config
-        self.generator: Generator | None = None
-        self.critic: Critic | None = None
-        self.seen_classifier: SeenClassifier | None = None
-        self.optimizer_d: torch.optim.Adam | None = None
-        self.optimizer_g: torch.optim.Adam | None = None
+        super().__init__(config if isinstance(config, FCLSWGANConfig)
+                         else FCLSWGANConfig(**asdict(config)), seed)
+        self.config: FCLSWGANConfig
         self.architecture: dict[str, int] = {}
-        # candidate name -> (kind "gzsl"/"zsl", weight [K, D], bias [K]) of the last evaluation
-        self.classifiers: dict[str, tuple[str, torch.Tensor, torch.Tensor]] = {}
-        self._pending_rng: dict[str, Any] | None = None
+        self.classifiers = CandidateClassifiers("f-CLSWGAN")  # of the last evaluation
+        # The global RNG state at the end of the last epoch (saved in checkpoints), and the one
+        # a loaded checkpoint asks `fit` to restore.
         self._rng_at_epoch_end: dict[str, Any] | None = None
+        self._pending_rng: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- construction
 
@@ -120,11 +114,17 @@ class FCLSWGAN(GZSLMethod):
         self.optimizer_g = adam(self.generator.parameters(), self.config.lr, betas)
 
     def _architecture_for(self, data: TaskTensors) -> dict[str, int]:
-        c = self.config
-        semantic_dim = int(data.seen_semantics.shape[1])
-        return {"feature_dim": int(data.features.shape[1]), "semantic_dim": semantic_dim,
-                "noise_dim": c.noise_dim or semantic_dim, "generator_hidden": c.generator_hidden,
-                "critic_hidden": c.critic_hidden, "num_seen": int(data.seen_semantics.shape[0])}
+        num_seen, semantic_dim = data.seen_semantics.shape
+        return dict(feature_dim=int(data.features.shape[1]), semantic_dim=int(semantic_dim),
+                    noise_dim=self.config.noise_dim or int(semantic_dim),
+                    generator_hidden=self.config.generator_hidden,
+                    critic_hidden=self.config.critic_hidden, num_seen=int(num_seen))
+
+    def _stateful(self) -> dict[str, Any]:
+        """The parts with a `state_dict`, by checkpoint key."""
+        return {"generator": self.generator, "critic": self.critic,
+                "optimizer_d": self.optimizer_d, "optimizer_g": self.optimizer_g,
+                "classifiers": self.classifiers}
 
     def _check_config(self) -> None:
         c = self.config
@@ -162,7 +162,7 @@ class FCLSWGAN(GZSLMethod):
         loaded checkpoint fits this task and put its RNG state back (a resumed run)."""
         architecture = self._architecture_for(data)
         if self.start_epoch == 0:
-            seed_everything(self.seed)
+            base.seed_everything(self.seed)
             self._build(architecture)
             c = self.config
             self.seen_classifier = pretrain_seen_classifier(
@@ -176,16 +176,16 @@ class FCLSWGAN(GZSLMethod):
                                    f"{self.architecture} do not match this task and config "
                                    f"{architecture}")
         if self._pending_rng is not None:
-            restore_rng_state(self._pending_rng)
+            base.restore_rng_state(self._pending_rng)
             self._pending_rng = None
 
     def _hand_over(self, monitor: TrainingMonitor, report: EpochReport) -> None:
         """Report the epoch. The monitor may draw random numbers; the next epoch must not see
         them, or a run resumed from the checkpoint written here would differ."""
         self.start_epoch = report.epoch + 1
-        self._rng_at_epoch_end = capture_rng_state()
+        self._rng_at_epoch_end = base.capture_rng_state()
         monitor.epoch_end(self, report)
-        restore_rng_state(self._rng_at_epoch_end)
+        base.restore_rng_state(self._rng_at_epoch_end)
 
     def _train_epoch(self, data: TaskTensors, epoch: int, batch_size: int, iterations: int,
                      monitor: TrainingMonitor) -> dict[str, float]:
@@ -249,8 +249,8 @@ class FCLSWGAN(GZSLMethod):
             self.generator, data.unseen_semantics, per_class, self.architecture["noise_dim"],
             f"f-CLSWGAN at the evaluation after epoch {epoch + 1}")
         by_class = generated.view(num_unseen, per_class, -1)
-        self.classifiers = {}
-        gzsl = self._candidates("classifier_epoch", "gzsl", train_classifier(
+        self.classifiers.clear()
+        gzsl = self.classifiers.collect("classifier_epoch", "gzsl", train_classifier(
             torch.cat([data.features, by_class[:, :c.syn_num].flatten(0, 1)]),
             torch.cat([data.train_positions, data.unseen_positions.repeat_interleave(c.syn_num)]),
             data.eval_features, data.num_classes, c.classifier_epochs,
@@ -259,7 +259,7 @@ class FCLSWGAN(GZSLMethod):
         if c.zsl_classifier:
             # A separate script in the reference: its random draws must not shift the GAN's.
             with torch.random.fork_rng(devices=[]):
-                zsl = self._candidates("zsl_epoch", "zsl", train_classifier(
+                zsl = self.classifiers.collect("zsl_epoch", "zsl", train_classifier(
                     by_class[:, :zsl_syn_num].flatten(0, 1),
                     torch.arange(num_unseen, device=self.device).repeat_interleave(zsl_syn_num),
                     data.eval_features[data.eval_seen_count:], num_unseen,
@@ -267,81 +267,44 @@ class FCLSWGAN(GZSLMethod):
                     c.zsl_classifier_lr or c.classifier_lr, _CLASSIFIER_BETAS))
         return EpochReport(epoch=epoch, gzsl_candidates=gzsl, zsl_candidates=zsl, losses=losses)
 
-    def _candidates(self, prefix: str, kind: str, epochs: Any) -> dict[str, torch.Tensor]:
-        """Drain a `train_classifier` run: its eval log-probs by candidate name; the weights are
-        kept in `self.classifiers` for `scores`."""
-        log_probs = {}
-        result: ClassifierEpoch
-        for number, result in enumerate(epochs, start=1):
-            log_probs[f"{prefix}={number}"] = result.log_probs.cpu()
-            self.classifiers[f"{prefix}={number}"] = (kind, result.weight.cpu(),
-                                                      result.bias.cpu())
-        return log_probs
-
     # ---------------------------------------------------------------- scoring and state
-
-    @property
-    def default_candidate(self) -> str:
-        """The last GZSL classifier epoch (the clean protocol's fixed choice)."""
-        return f"classifier_epoch={self.config.classifier_epochs}"
 
     @torch.no_grad()
     def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None
                ) -> torch.Tensor:
-        """Log-probabilities [n, K] over `task.classes` from the named candidate's classifier
-        (of the last evaluation); ZSL candidates give -inf on the seen columns."""
-        name = candidate or self.default_candidate
-        if name not in self.classifiers:
-            known = ", ".join(self.classifiers) or "none (the method is not trained)"
-            raise UnseenInputError(f"f-CLSWGAN candidate '{name}': unknown; available: {known}")
-        kind, weight, bias = self.classifiers[name]
-        columns = task.classes if kind == "gzsl" else task.unseen_classes
-        if weight.shape[0] != columns.size:
-            raise UnseenInputError(f"f-CLSWGAN candidate '{name}': trained for "
-                                   f"{weight.shape[0]} classes, the task has {columns.size}")
+        """A candidate softmax of the last evaluation (default: `default_candidate`) applied
+        to preprocessed features [n, D]: log-probabilities [n, K] over `task.classes`, -inf on
+        the seen columns for a ZSL candidate."""
         features = torch.as_tensor(inputs, dtype=torch.float32, device=self.device)
-        log_probs = F.linear(features, weight.to(self.device), bias.to(self.device))
-        log_probs = torch.log_softmax(log_probs, dim=1).cpu()
-        if kind == "gzsl":
-            return log_probs
-        full = log_probs.new_full((log_probs.shape[0], task.classes.size), float("-inf"))
-        full[:, torch.as_tensor(task.to_task_labels(columns))] = log_probs
-        return full
+        return self.classifiers.scores(candidate or self.default_candidate, task, features)
+
+    @property
+    def default_candidate(self) -> str:
+        """What `scores` uses unless told: the GZSL softmax after its last epoch (the one
+        candidate the clean protocol reports)."""
+        return f"classifier_epoch={self.config.classifier_epochs}"
 
     def state_dict(self) -> dict[str, Any]:
         """Everything for an exact resume, the frozen seen classifier included. Tensors are the
         live ones: save or copy at once."""
         if self.generator is None:
             raise RuntimeError("f-CLSWGAN has no state before fit()")
-        return {
-            "version": _STATE_VERSION, "config": asdict(self.config), "seed": self.seed,
-            "epoch": self.start_epoch, "architecture": dict(self.architecture),
-            "generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
-            "seen_classifier": {"weight": self.seen_classifier.weight,
-                                "bias": self.seen_classifier.bias},
-            "optimizer_d": self.optimizer_d.state_dict(),
-            "optimizer_g": self.optimizer_g.state_dict(),
-            "rng": self._rng_at_epoch_end or capture_rng_state(),
-            "classifiers": {name: {"kind": kind, "weight": weight, "bias": bias}
-                            for name, (kind, weight, bias) in self.classifiers.items()},
-        }
+        return {"version": _STATE_VERSION, "config": asdict(self.config), "seed": self.seed,
+                "epoch": self.start_epoch, "architecture": dict(self.architecture),
+                "seen_classifier": asdict(self.seen_classifier),
+                "rng": self._rng_at_epoch_end or base.capture_rng_state(),
+                **{key: part.state_dict() for key, part in self._stateful().items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("version") != _STATE_VERSION:
             raise UnseenInputError(f"f-CLSWGAN checkpoint: field 'version': expected "
                                    f"{_STATE_VERSION}, found {state.get('version')!r}")
         self._build(state["architecture"])
-        self.generator.load_state_dict(state["generator"])
-        self.critic.load_state_dict(state["critic"])
-        self.optimizer_d.load_state_dict(state["optimizer_d"])
-        self.optimizer_g.load_state_dict(state["optimizer_g"])
-        seen = state["seen_classifier"]
-        self.seen_classifier = SeenClassifier(seen["weight"], seen["bias"]).to(self.device)
-        self.classifiers = {name: (entry["kind"], entry["weight"], entry["bias"])
-                            for name, entry in state["classifiers"].items()}
+        for key, part in self._stateful().items():
+            part.load_state_dict(state[key])
+        self.seen_classifier = SeenClassifier(**state["seen_classifier"]).to(self.device)
         self.start_epoch = int(state["epoch"])
-        self._pending_rng = state["rng"]
-        self._rng_at_epoch_end = state["rng"]
+        self._pending_rng = self._rng_at_epoch_end = state["rng"]
 
 
 def _task_tensors(task: GZSLTask, device: torch.device) -> TaskTensors:
