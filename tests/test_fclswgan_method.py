@@ -236,7 +236,8 @@ def test_bad_options_are_rejected_with_their_name(task, key, value):
 
 def test_presets_are_valid_and_registered():
     assert get_method("fclswgan") is FCLSWGAN and get_method("f-CLSWGAN") is FCLSWGAN
-    for name in ("AWA1", "AWA2", "CUB", "FLO", "SUN", "APY", "animals", "demo"):
+    for name in ("AWA1", "AWA2", "CUB", "FLO", "SUN", "APY", "animals", "fashion", "demo",
+                 "semi-real"):
         config = FCLSWGANConfig().updated(FCLSWGAN.presets[name])
         assert config.epochs >= 1 and config.syn_num >= 1
     sun = FCLSWGANConfig().updated(FCLSWGAN.presets["SUN"])
