@@ -40,6 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cegzsl_epoch import (  # noqa: E402
     DEFAULT_MAT,
+    TimingMonitor,
     awa2_shaped_benchmark,
     matmul_flops_per_second,
 )
@@ -50,31 +51,19 @@ from unseen.methods.fclswgan import FCLSWGAN, FCLSWGANConfig  # noqa: E402
 AWA2_SIZES = (23527, 5882, 7913)
 
 
-class PhaseTimer:
-    """Splits a run into set-up (data, networks, seen-classifier pre-training), the GAN loop
-    (the progress-wrapped part) and the evaluation of each epoch."""
+class PhaseTimer(TimingMonitor):
+    """CE-GZSL's timer (GAN loop and evaluation of each epoch) plus the set-up before the first
+    epoch: data tensors, networks and the seen-classifier pre-training."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.start = time.perf_counter()
         self.setup_seconds = 0.0
-        self.gan_seconds: list[float] = []
-        self.eval_seconds: list[float] = []
-        self._loop_end = 0.0
 
     def progress(self, iterable, description, total=None):
-        start = time.perf_counter()
         if not self.gan_seconds:
-            self.setup_seconds = start - self.start
-        yield from iterable
-        self._loop_end = time.perf_counter()
-        self.gan_seconds.append(self._loop_end - start)
-
-    def epoch_end(self, method, report) -> None:
-        self.eval_seconds.append(time.perf_counter() - self._loop_end)
-        losses = ", ".join(f"{k}={v:.3f}" for k, v in report.losses.items()
-                           if k in ("critic_loss", "generator_loss", "fake_class"))
-        print(f"  epoch {report.epoch + 1}: GAN {self.gan_seconds[-1]:.2f} s, "
-              f"evaluation {self.eval_seconds[-1]:.2f} s ({losses})")
+            self.setup_seconds = time.perf_counter() - self.start
+        return super().progress(iterable, description, total)
 
 
 def iteration_flops(c: FCLSWGANConfig, arch: dict[str, int], n_train: int) -> float:
@@ -109,6 +98,10 @@ def evaluation_flops(c: FCLSWGANConfig, arch: dict[str, int], n_train: int, n_ev
     return flops
 
 
+def _load() -> str:
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mat", type=Path, default=DEFAULT_MAT)
@@ -124,11 +117,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {load}")
     peak = matmul_flops_per_second()
-    print(f"fp32 matmul 4096^2: {peak / 1e9:.1f} GFLOP/s")
+    print(f"torch {torch.__version__} on {os.cpu_count()} CPUs with {torch.get_num_threads()} "
+          f"threads, load average {_load()}; fp32 matmul 4096^2: {peak / 1e9:.1f} GFLOP/s")
     trainval, test_seen, test_unseen = args.sizes
     task = make_test_task(awa2_shaped_benchmark(args.mat, trainval=trainval,
                                                 test_seen=test_seen, test_unseen=test_unseen))
@@ -165,7 +156,7 @@ def main() -> None:
     print(f"evaluation: {eval_s:.2f} s, {eval_flops / 1e12:.3f} TFLOP -> "
           f"{eval_flops / eval_s / 1e9:.1f} GFLOP/s = {eval_flops / eval_s / peak:.0%} of matmul")
     print(f"total {gan_epoch + eval_s:.1f} s per epoch (+ {timer.setup_seconds:.1f} s once)")
-    print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"load average at the end: {_load()}")
 
 
 if __name__ == "__main__":

@@ -3,22 +3,14 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
+from test_cegzsl_method import _one_thread  # noqa: F401  (autouse: one torch thread)
 from torch import nn
 
 from unseen.methods.cegzsl.networks import Critic, Generator, init_linear_
 from unseen.methods.fclswgan.losses import critic_loss, generator_loss
 from unseen.methods.fclswgan.sampling import random_batch, synthesize_per_class
 from unseen.methods.fclswgan.seen_classifier import SeenClassifier, pretrain_seen_classifier
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _critic_gradients_as_the_reference(critic: Critic, real, fake, semantics, alpha, weight):

@@ -4,17 +4,21 @@ presets, bad options, divergence, resume, and a short run that beats chance."""
 from __future__ import annotations
 
 import copy
-import io
 
 import numpy as np
 import pytest
 import torch
+from test_cegzsl_method import (  # the same monitor, metric and helpers as CE-GZSL's tests
+    RecordingMonitor,
+    _harmonic_mean,
+    _one_thread,  # noqa: F401  (autouse: one torch thread)
+    _serialised,
+)
 
 from unseen.data.semi_real import semi_real_benchmark
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import make_test_task
 from unseen.errors import TrainingDivergedError, UnseenInputError
-from unseen.methods.base import EpochReport
 from unseen.methods.fclswgan import FCLSWGAN, FCLSWGANConfig
 from unseen.methods.registry import get_method
 
@@ -23,32 +27,9 @@ TINY = {"epochs": 2, "batch_size": 32, "generator_hidden": 32, "critic_hidden": 
         "zsl_classifier_epochs": 2, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def task():
     return make_test_task(synthetic_benchmark())
-
-
-class RecordingMonitor:
-    def __init__(self, on_epoch_end=None) -> None:
-        self.reports: list[EpochReport] = []
-        self.on_epoch_end = on_epoch_end
-
-    def epoch_end(self, method, report: EpochReport) -> None:
-        self.reports.append(report)
-        torch.rand(3)  # a monitor may use the RNG; training must not depend on it
-        if self.on_epoch_end is not None:
-            self.on_epoch_end(method, report)
-
-    def progress(self, iterable, description, total=None):
-        return iterable
 
 
 def _config(**overrides) -> FCLSWGANConfig:
@@ -127,13 +108,14 @@ def test_candidates_are_well_formed_and_scores_reproduce_them(task):
     assert {"critic_loss", "gradient_penalty", "generator_loss", "fake_class",
             "wasserstein_distance"} <= set(report.losses)
     inputs = torch.from_numpy(task.features[task.eval_idx])
-    for name in ("classifier_epoch=2", None):
-        expected = report.gzsl_candidates[name or "classifier_epoch=3"]
-        assert torch.allclose(method.scores(task, inputs, name), expected, atol=1e-6)
-    zsl = method.scores(task, inputs, "zsl_epoch=1")
-    assert torch.isinf(zsl[:, task.is_seen_class]).all()
-    assert torch.allclose(zsl[task.eval_seen_idx.size:][:, ~task.is_seen_class],
-                          report.zsl_candidates["zsl_epoch=1"], atol=1e-6)
+    default = {None: report.gzsl_candidates["classifier_epoch=3"]}  # the last classifier epoch
+    assert all(torch.allclose(method.scores(task, inputs, name), scores, atol=1e-6)
+               for name, scores in {**report.gzsl_candidates, **default}.items())
+    for name, scores in report.zsl_candidates.items():  # -inf on seen classes, else the same
+        full = method.scores(task, inputs, name)
+        assert torch.isinf(full[:, task.is_seen_class]).all()
+        unseen_part = full[task.eval_seen_idx.size:][:, ~task.is_seen_class]
+        assert torch.allclose(unseen_part, scores, atol=1e-6)
     with pytest.raises(UnseenInputError, match="classifier_epoch=9"):
         method.scores(task, inputs, "classifier_epoch=9")
 
@@ -168,40 +150,29 @@ def test_zsl_classifier_uses_its_own_settings_and_leaves_the_gan_stream_alone(ta
     assert runs[False][0].zsl_candidates is None
 
 
-def _serialised(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=False)
-
-
 def test_resume_is_bit_identical(task):
-    settings = {"batch_size": 10_000}  # clamped to the training rows
-    unbroken = RecordingMonitor()
-    reference = FCLSWGAN(_config(epochs=3, **settings), seed=5)
-    reference.fit(task, unbroken)
+    def trained(epochs: int, checkpoint: dict | None = None) -> tuple[FCLSWGAN, list]:
+        method = FCLSWGAN(_config(epochs=epochs, batch_size=10_000), seed=5)  # B clamped to N
+        if checkpoint is not None:
+            method.load_state_dict(_serialised(copy.deepcopy(checkpoint)))
+            torch.manual_seed(123)  # whatever happens between load and fit must not matter
+        monitor = RecordingMonitor()
+        method.fit(task, monitor)
+        return method, monitor.reports
 
-    first = FCLSWGAN(_config(epochs=2, **settings), seed=5)
-    first.fit(task, RecordingMonitor())
-    state = _serialised(copy.deepcopy(first.state_dict()))
-    resumed = FCLSWGAN(_config(epochs=3, **settings), seed=5)
-    resumed.load_state_dict(state)
-    assert resumed.start_epoch == 2
-    torch.manual_seed(123)  # whatever happens between load and fit must not matter
-    monitor = RecordingMonitor()
-    resumed.fit(task, monitor)
+    unbroken, unbroken_reports = trained(3)
+    first, _ = trained(2)
+    resumed, resumed_reports = trained(3, first.state_dict())
 
-    assert [r.epoch for r in monitor.reports] == [2]
-    expected, got = unbroken.reports[2], monitor.reports[0]
+    assert [r.epoch for r in resumed_reports] == [2]
+    expected, got = unbroken_reports[2], resumed_reports[0]
     assert expected.losses == got.losses
-    for kind in ("gzsl_candidates", "zsl_candidates"):
-        for name, scores in getattr(expected, kind).items():
-            assert torch.equal(scores, getattr(got, kind)[name])
-    for net in ("generator", "critic"):
-        for a, b in zip(getattr(reference, net).parameters(), getattr(resumed, net).parameters(),
-                        strict=True):
-            assert torch.equal(a, b)
-    assert torch.equal(reference.seen_classifier.weight, resumed.seen_classifier.weight)
+    pairs = [*zip(expected.gzsl_candidates.values(), got.gzsl_candidates.values(), strict=True),
+             *zip(expected.zsl_candidates.values(), got.zsl_candidates.values(), strict=True),
+             *zip(unbroken.generator.parameters(), resumed.generator.parameters(), strict=True),
+             *zip(unbroken.critic.parameters(), resumed.critic.parameters(), strict=True),
+             (unbroken.seen_classifier.weight, resumed.seen_classifier.weight)]
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_same_seed_same_run_different_seed_different_run(task):
@@ -244,16 +215,6 @@ def test_presets_are_valid_and_registered():
     assert (sun.lr, sun.syn_num, sun.zsl_syn_num, sun.zsl_classifier_lr) == (2e-4, 400, 100, 5e-4)
     flo = FCLSWGANConfig().updated(FCLSWGAN.presets["FLO"])
     assert (flo.cls_weight, flo.critic_hidden, flo.batch_size) == (0.1, 4096, 64)
-
-
-def _harmonic_mean(task, scores: torch.Tensor) -> float:
-    labels = task.labels_of(task.eval_idx)
-    predicted = scores.argmax(1).numpy()
-    classes = np.unique(labels)
-    accuracy = np.array([(predicted[labels == c] == c).mean() for c in classes])
-    seen = task.is_seen_class[classes]
-    s, u = accuracy[seen].mean(), accuracy[~seen].mean()
-    return 0.0 if s + u == 0 else 2 * s * u / (s + u)
 
 
 def test_short_run_on_semi_real_apy_beats_chance(shared_data):
