@@ -13,6 +13,7 @@ from unseen.methods.base import GZSLMethod
 _METHODS = {
     "eszsl": "unseen.methods.eszsl:ESZSL",
     "cegzsl": "unseen.methods.cegzsl:CEGZSL",
+    "fclswgan": "unseen.methods.fclswgan:FCLSWGAN",
     "duet": "unseen.methods.duet:DUET",
 }
 
