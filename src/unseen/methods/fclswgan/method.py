@@ -22,7 +22,7 @@ import torch
 from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods import base
-from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor
+from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor, option
 from unseen.methods.cegzsl.classifier import adam, train_classifier
 from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
 from unseen.methods.cegzsl.networks import Critic, Generator
@@ -44,31 +44,41 @@ class FCLSWGANConfig(MethodConfig):
     `batch_size` is clamped to the number of training rows (the reference needs B <= N).
     """
 
-    epochs: int = 50  # --nepoch (code default 2000; the scripts use 30-97)
-    batch_size: int = 64  # --batch_size
-    noise_dim: int = 0  # --nz; 0 = the semantic dimension (every script passes nz = attSize)
-    generator_hidden: int = 4096  # --ngh
-    critic_hidden: int = 4096  # --ndh (code default 1024; every script passes 4096)
-    critic_iterations: int = 5  # --critic_iter
-    # Generator steps per epoch; 0 = ceil(N_train / batch_size) as the reference.
-    iterations_per_epoch: int = 0
-    lr: float = 1e-4  # --lr, both GAN optimisers
-    beta1: float = 0.5  # --beta1
-    gp_weight: float = 10.0  # --lambda1
-    cls_weight: float = 0.01  # --cls_weight (code default 1; the scripts pass 0.01 or 0.1)
-    pretrain_epochs: int = 50  # the seen-class softmax: hard-coded 50 epochs,
-    pretrain_batch_size: int = 100  # batch 100
-    pretrain_lr: float = 1e-3  # and lr 1e-3 (clswgan.py:177)
-    syn_num: int = 100  # --syn_num of the GZSL script: generated features per unseen class
-    classifier_lr: float = 1e-3  # --classifier_lr of the GZSL script
-    classifier_epochs: int = 25  # hard-coded in clswgan.py:257
-    classifier_batch_size: int = 0  # 0 = syn_num (the reference's coupling)
-    zsl_classifier: bool = True  # also train the unseen-only classifier (ZSL T1 candidates)
-    # The ZSL script's --syn_num and --classifier_lr (0 = the GZSL values). Its features are
-    # the first zsl_syn_num generated per class at the same evaluation.
-    zsl_syn_num: int = 0
-    zsl_classifier_lr: float = 0.0
-    zsl_classifier_epochs: int = 25  # hard-coded in clswgan.py:263
+    # The reference's flag in brackets; code defaults that the scripts override are noted.
+    epochs: int = option(50, "training epochs [--nepoch; code default 2000, scripts 30-97]")
+    batch_size: int = option(64, "real features per critic step [--batch_size]")
+    noise_dim: int = option(0, "noise dimension [--nz]; 0: the semantic dimension, as every "
+                               "script passes")
+    generator_hidden: int = option(4096, "generator hidden width [--ngh]")
+    critic_hidden: int = option(4096, "critic hidden width [--ndh; code default 1024, every "
+                                      "script 4096]")
+    critic_iterations: int = option(5, "critic steps per generator step [--critic_iter]")
+    iterations_per_epoch: int = option(0, "generator steps per epoch; 0: ceil(N_train / "
+                                          "batch_size), as the reference")
+    lr: float = option(1e-4, "Adam learning rate of G and D [--lr]")
+    beta1: float = option(0.5, "Adam beta1 of G and D [--beta1]")
+    gp_weight: float = option(10.0, "gradient-penalty weight lambda [--lambda1]")
+    cls_weight: float = option(0.01, "weight of the frozen seen-classifier loss on G "
+                                     "[--cls_weight; code default 1, scripts 0.01 or 0.1]")
+    pretrain_epochs: int = option(50, "epochs of the seen-class softmax (hard-coded, "
+                                      "clswgan.py:177)")
+    pretrain_batch_size: int = option(100, "batch size of the seen-class softmax (hard-coded)")
+    pretrain_lr: float = option(1e-3, "learning rate of the seen-class softmax (hard-coded)")
+    syn_num: int = option(100, "generated features per unseen class [--syn_num of the GZSL "
+                               "script]")
+    classifier_lr: float = option(1e-3, "final classifier learning rate [--classifier_lr]")
+    classifier_epochs: int = option(25, "final classifier epochs, one candidate each "
+                                        "(hard-coded, clswgan.py:257)")
+    classifier_batch_size: int = option(0, "final classifier batch; 0: syn_num (the "
+                                           "reference's coupling)")
+    zsl_classifier: bool = option(True, "also train the unseen-only classifier (the T1 "
+                                        "candidates)")
+    # The ZSL features are the first zsl_syn_num generated per class at the same evaluation.
+    zsl_syn_num: int = option(0, "generated features per class for the ZSL classifier [the ZSL "
+                                 "script's --syn_num]; 0: syn_num")
+    zsl_classifier_lr: float = option(0.0, "ZSL classifier learning rate; 0: classifier_lr")
+    zsl_classifier_epochs: int = option(25, "ZSL classifier epochs (hard-coded, "
+                                            "clswgan.py:263)")
 
 
 class FCLSWGAN(GZSLMethod):
