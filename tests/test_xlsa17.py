@@ -491,6 +491,19 @@ def test_real_awa2_leakage(shared_data, tmp_path):
     _fake_res101(splits_path, 10, tmp_path)
     benchmark = load_xlsa17(tmp_path, name="AWA2")
     assert benchmark.source["ignored_fields"] == ["train_loc", "val_loc"]
+    assert "shares 4031 with test_seen_loc" in benchmark.source["note"]
+
+
+def test_disjoint_reference_fields_are_not_called_leaks(xlsa17_dir):
+    splits_path = xlsa17_dir / "att_splits.mat"
+    splits = load_mat(splits_path)
+    trainval = splits["trainval_loc"].ravel()
+    half = len(trainval) // 2
+    save_mat_v5(splits_path, {**splits, "train_loc": trainval[:half].reshape(-1, 1),
+                              "val_loc": trainval[half:].reshape(-1, 1)})
+    assert not leakage_report(splits_path).leaks
+    note = load_xlsa17(xlsa17_dir).source["note"]
+    assert "disjoint from test_seen_loc and test_unseen_loc" in note and "shares" not in note
 
 
 def test_leakage_report_absent_without_reference_fields(xlsa17_dir):

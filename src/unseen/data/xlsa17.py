@@ -335,8 +335,11 @@ def load_xlsa17(directory: str | os.PathLike, name: str | None = None,
         source.update(format="unseen-dataset", manifest=manifest,
                       image_root=manifest.get("image_root"))
     if ignored:
-        source["note"] = ("train_loc/val_loc ignored: in the v1 files they overlap test_seen_loc "
-                          "(see unseen.data.xlsa17.leakage_report)")
+        leakage = leakage_report(splits)
+        found = (leakage.describe() if leakage.leaks
+                 else "here they are disjoint from test_seen_loc and test_unseen_loc")
+        source["note"] = (f"train_loc/val_loc ignored (validation is built from trainval_loc): "
+                          f"{found}")
     try:
         return Benchmark(
             name=name or directory.name,
