@@ -168,8 +168,8 @@ def test_attribute_columns_must_match_the_models(attribute_model):
 
 def test_added_class_files_in_every_format(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"okapi": "a forest giraffe"}))
-    (tmp_path / "a.jsonl").write_text('{"class": "okapi", "description": "a forest giraffe"}\n'
-                                      '{"tapir": "a pig-like animal"}\n')
+    (tmp_path / "a.jsonl").write_text('{"class": "okapi", "text": "a forest giraffe"}\n'
+                                      '{"class": "tapir", "text": "a pig-like animal"}\n')
     (tmp_path / "a.txt").write_text("okapi: a forest giraffe\n\ntapir: a pig-like animal\n")
     assert [(c.name, c.description) for c in read_added_classes(tmp_path / "a.json")] == [
         ("okapi", "a forest giraffe")]
@@ -177,7 +177,7 @@ def test_added_class_files_in_every_format(tmp_path):
     assert [c.description for c in read_added_classes(tmp_path / "a.txt")] == [
         "a forest giraffe", "a pig-like animal"]
     (tmp_path / "bad.txt").write_text("okapi a forest giraffe\n")
-    with pytest.raises(UnseenInputError, match="bad.txt: line 1"):
+    with pytest.raises(UnseenInputError, match="bad.txt.*line 1"):
         read_added_classes(tmp_path / "bad.txt")
     (tmp_path / "bad.csv").write_text("class,a\nokapi,tall\n")
     with pytest.raises(UnseenInputError, match="field 'a': expected a number"):

@@ -18,16 +18,15 @@ text, a prompt block only the class name; a "vectors" block (precomputed embeddi
 origin, e.g. CUB's sentence features) needs a numeric row. The task's own semantic
 preprocessing (`Preprocessing.semantics`) is applied afterwards, as for the training classes.
 
-Added classes come from `--add-class "name: text"` or a file: `.json` {class: text}, `.jsonl`
-(one {"class": name, "description": text} or {name: text} per line), `.txt` (lines
-`class: text`), or `.csv`/`.tsv` with a `class` column and numeric attribute columns (an
-optional `description` column gives text too).
+Added classes come from `--add-class "name: text"` or a file: the descriptions formats of
+`unseen data build` (`.json` {class: text}, `.jsonl` one {"class": name, "text": text} per
+line, `.txt` lines `class: text`), or `.csv`/`.tsv` with a `class` column and numeric attribute
+columns (an optional `description` column gives text too).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,13 +226,13 @@ _ENCODERS: dict[tuple[str, str], Any] = {}
 
 
 def _encode(encoder: str, texts: list[str], device: str) -> np.ndarray:
-    """Sentence embeddings with the recipe's encoder (loaded once per process)."""
-    from unseen.text.sentence_encoder import SentenceEncoder
+    """Sentence embeddings with the recipe's encoder, loaded as `unseen data build` loads it
+    (once per process)."""
+    from unseen.data.class_semantics import load_text_encoder
 
     key = (encoder, str(device))
     if key not in _ENCODERS:
-        model_dir = None if encoder == PACKAGED_MINILM else encoder
-        _ENCODERS[key] = SentenceEncoder(model_dir=model_dir, device=device)
+        _ENCODERS[key] = load_text_encoder(encoder, device)[0]
     return np.asarray(_ENCODERS[key].encode(texts), np.float64)
 
 
@@ -252,69 +251,25 @@ def parse_add_class(text: str) -> AddedClass:
 
 
 def read_added_classes(path: str | Path) -> list[AddedClass]:
-    """Added classes from a .json / .jsonl / .txt description file or a .csv / .tsv table."""
+    """Added classes from a descriptions file in the formats `unseen data build --descriptions`
+    reads (.json / .jsonl / .txt) or a .csv / .tsv table."""
+    from unseen.data.class_semantics import read_descriptions
+
     path = Path(path)
     where = f"option '--add-classes' file {path}"
     if not path.is_file():
         raise input_error(where, None, "a readable file", "no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".jsonl", ".txt"):
+        return [AddedClass(name, text, source=str(path))
+                for name, text in read_descriptions(path).items()]
+    if suffix not in (".csv", ".tsv"):
+        raise input_error(where, "extension", ".json, .jsonl, .txt, .csv or .tsv", repr(suffix))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise input_error(where, None, "a UTF-8 text file", str(error)) from None
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        return _read_table(text, "\t" if suffix == ".tsv" else ",", str(path))
-    if suffix == ".json":
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise input_error(str(path), None, "JSON {class: description}",
-                              f"a parse error at line {error.lineno}") from None
-        if not isinstance(document, dict) or not all(isinstance(v, str)
-                                                     for v in document.values()):
-            raise input_error(str(path), None, "a JSON object {class: description}",
-                              type(document).__name__)
-        return [AddedClass(str(k).strip(), v.strip(), source=str(path))
-                for k, v in document.items()]
-    if suffix == ".jsonl":
-        return _read_jsonl(text, str(path))
-    if suffix == ".txt":
-        classes = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            name, sep, description = line.partition(":")
-            if not sep or not name.strip() or not description.strip():
-                raise input_error(f"{path}: line {number}", None, "'class: description'",
-                                  repr(line[:60]))
-            classes.append(AddedClass(name.strip(), description.strip(),
-                                      source=f"{path}: line {number}"))
-        return classes
-    raise input_error(where, "extension", ".json, .jsonl, .txt, .csv or .tsv", repr(suffix))
-
-
-def _read_jsonl(text: str, path: str) -> list[AddedClass]:
-    classes = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}: line {number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            raise input_error(where, None, "a JSON object", repr(line[:60])) from None
-        if isinstance(item, dict) and "class" in item:
-            description = item.get("description", item.get("text"))
-            name = item["class"]
-        elif isinstance(item, dict) and len(item) == 1:
-            name, description = next(iter(item.items()))
-        else:
-            raise input_error(where, None, '{"class": NAME, "description": TEXT} or {NAME: TEXT}',
-                              repr(line[:60]))
-        if not isinstance(description, str) or not str(name).strip():
-            raise input_error(where, "description", "a class name and a string", repr(line[:60]))
-        classes.append(AddedClass(str(name).strip(), description.strip(), source=where))
-    return classes
+    return _read_table(text, "\t" if suffix == ".tsv" else ",", str(path))
 
 
 def _read_table(text: str, delimiter: str, path: str) -> list[AddedClass]:
