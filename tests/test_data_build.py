@@ -117,7 +117,8 @@ def test_features_equal_the_backbone_on_the_decoded_image(material, tmp_path):
         pixels = backbone.preprocessor([image])
     with torch.inference_mode():
         expected = backbone.model(pixels).numpy()[0]
-    np.testing.assert_allclose(benchmark.features[row], expected, rtol=1e-5, atol=1e-6)
+    # A batch of 16 and a batch of one take other convolution kernels: equal to ~1e-5 relative.
+    np.testing.assert_allclose(benchmark.features[row], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_a_killed_build_resumes_from_the_cache_and_workers_change_nothing(material, tmp_path):
