@@ -142,3 +142,31 @@ def test_duet_on_a_set_built_from_descriptions_names_the_missing_attributes(buil
                  "--quiet", "--set", "vision_model=efficientnet-lite0", "text_model=minilm"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "--attributes" in err
+
+
+def test_predict_extracts_new_images_with_a_built_sets_automodel_backbone(material, tmp_path,
+                                                                         capsys):
+    """A transformers backbone recorded in the manifest (hash-checked) turns image files into
+    features at predict time exactly as `data build` did."""
+    from data_build_fixtures import save_tiny_resnet
+
+    backbone = save_tiny_resnet(tmp_path / "resnet-tiny")
+    out = tmp_path / "built_resnet"
+    assert main(["data", "build", str(out), "--images", str(material["images"]),
+                 "--descriptions", str(material["descriptions"]), "--unseen", "bird,horse",
+                 "--backbone", str(backbone), "--workers", "0",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    _cli(capsys, "train", "eszsl", "--dataset", str(out), "--out", str(tmp_path / "run"),
+         "--quiet")
+    _cli(capsys, "export", str(tmp_path / "run"), str(tmp_path / "model"))
+    model = unseen.GZSLModel.from_pretrained(str(tmp_path / "model"))
+    benchmark = unseen.load_benchmark(str(out))
+    rows = benchmark.test_unseen_idx[:4]
+    images = [str(Path(benchmark.source["image_root"]) / benchmark.image_files[r]) for r in rows]
+    from_images = json.loads(_cli(capsys, "predict", str(tmp_path / "model"), *images, "--json",
+                                  "--top-k", "9"))
+    from_features = model.predict(benchmark.features[rows], top_k=9)
+    for by_image, by_feature in zip(from_images, from_features, strict=True):
+        assert [e["class"] for e in by_image["top"]] == [e["class"] for e in by_feature["top"]]
+        for a, b in zip(by_image["top"], by_feature["top"], strict=True):
+            assert a["score"] == pytest.approx(b["score"], abs=1e-4)
