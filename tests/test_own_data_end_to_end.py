@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from data_build_fixtures import ATTRIBUTES, write_attributes
 from duet_fixtures import save_tiny_bert, save_tiny_deit
@@ -170,3 +171,26 @@ def test_predict_extracts_new_images_with_a_built_sets_automodel_backbone(materi
         assert [e["class"] for e in by_image["top"]] == [e["class"] for e in by_feature["top"]]
         for a, b in zip(by_image["top"], by_feature["top"], strict=True):
             assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+
+
+def test_fclswgan_refits_its_classifier_for_an_added_class(material, built, tmp_path, capsys):
+    """f-CLSWGAN takes added classes as CE-GZSL does (G's features, only the final softmax
+    refitted, seeded). Seconds of training do not condition its G well enough to recognise a
+    new class's images, so this checks the refit: without it the model's softmax has no column
+    for the added class and scoring fails."""
+    _cli(capsys, "train", "fclswgan", "--dataset", str(built), "--out", str(tmp_path / "run"),
+         "--quiet", "--preset", "demo", "--set", "epochs=2", "syn_num=50")
+    _cli(capsys, "export", str(tmp_path / "run"), str(tmp_path / "model"))
+    models = [unseen.GZSLModel.from_pretrained(str(tmp_path / "model")) for _ in range(2)]
+    before = models[0].predict(material["new_images"][:5], top_k=20)
+    assert {len(entry["top"]) for entry in before} == {9}
+    for model in models:
+        assert model.add_classes({HELD_OUT: material["gloss"]}) == [HELD_OUT]
+        assert model.class_names[-1] == HELD_OUT and model.class_kinds[-1] == "added"
+    first, second = (model.predict(material["new_images"][:5], top_k=20) for model in models)
+    assert first == second  # the refit is seeded
+    assert {len(entry["top"]) for entry in first} == {10}
+    added = [row for entry in first for row in entry["top"] if row["class"] == HELD_OUT]
+    assert len(added) == 5 and all(row["kind"] == "added" and np.isfinite(row["score"])
+                                   for row in added)
+    assert [entry["top"] for entry in first] != [entry["top"] for entry in before]

@@ -335,23 +335,24 @@ class GZSLModel:
         self.added_classes += [{"name": c.name, "description": c.description,
                                 "attributes": c.attributes} for c in classes]
         self._task = None
-        if self.method_name == "cegzsl":
-            self._refit_cegzsl()
+        if self.method_name in ("cegzsl", "fclswgan"):
+            self._refit_generative()
         return [c.name for c in classes]
 
-    def _refit_cegzsl(self) -> None:
-        from unseen.methods.cegzsl.portable import (
-            classifier_entry,
-            classifier_epochs_of,
-            refit_with_added_classes,
-        )
+    def _refit_generative(self) -> None:
+        """CE-GZSL and f-CLSWGAN: G synthesises features for every class, old and added, and
+        only the final classifier is retrained."""
+        import importlib
 
+        from unseen.methods.cegzsl.portable import classifier_epochs_of
+
+        portable = importlib.import_module(f"unseen.methods.{self.method_name}.portable")
         method, _ = self._method_and_task()
         # Every refit trains as long as the candidate the run chose (not a refit's name).
         base = self.state.setdefault("refit_base_candidate", self.candidate)
-        name = refit_with_added_classes(method, torch.from_numpy(self.class_semantics),
-                                        self.seed, classifier_epochs_of(method, base))
-        self.state["classifiers"][name] = classifier_entry(method, name)
+        name = portable.refit_with_added_classes(method, torch.from_numpy(self.class_semantics),
+                                                 self.seed, classifier_epochs_of(method, base))
+        self.state["classifiers"][name] = portable.classifier_entry(method, name)
         self.candidate = name
 
     # -------------------------------------------------------------------- internals
