@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from unseen.methods.cadavae.latents import first_rows_per_class
+from unseen.methods.cadavae.latents import first_rows_per_class, noisy_latents
 from unseen.methods.cadavae.losses import WarmUp, reparameterize, vae_loss
 from unseen.methods.cadavae.method import CADAVAE, CADAVAEConfig
-from unseen.methods.cadavae.networks import AlignedVAEs
+from unseen.methods.cadavae.networks import AlignedVAEs, Encoder
 
 B, D, A, Z = 5, 7, 4, 3
 
@@ -97,3 +97,14 @@ def test_first_rows_per_class_keeps_training_order_and_tiles():
     rows = first_rows_per_class(labels, 4)
     assert rows.tolist() == [1, 4, 1, 4, 0, 2, 5, 0, 3, 3, 3, 3]
     assert first_rows_per_class(labels, 2).tolist() == [1, 4, 0, 2, 3, 3]
+
+
+def test_noisy_latents_of_repeated_rows_share_the_mean_not_the_noise():
+    torch.manual_seed(3)
+    encoder, inputs = Encoder(4, 5, 3), torch.randn(3, 4)
+    rows = torch.tensor([0, 0, 2, 1])
+    z = noisy_latents(encoder, inputs, rows, reference=True)
+    mu, logvar = encoder(inputs[rows])
+    eps = (z - mu) / logvar.exp()
+    assert torch.allclose(eps, eps[:, :1].expand_as(eps), atol=1e-5)  # one eps per row
+    assert abs(float(eps[0, 0] - eps[1, 0])) > 1e-6  # a repeated row gets its own noise

@@ -22,14 +22,22 @@ def first_rows_per_class(labels: torch.Tensor, per_class: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def noisy_latents(encoder: Encoder, inputs: torch.Tensor, reference: bool,
-                  chunk: int = 8192) -> torch.Tensor:
-    """z = mu + sigma * eps of every row, in chunks (bounded memory)."""
-    return torch.cat([reparameterize(*encoder(part), reference)
-                      for part in inputs.split(chunk)])
+def encode(encoder: Encoder, inputs: torch.Tensor, chunk: int = 8192
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, logvar) of every row, in chunks (bounded memory)."""
+    parts = [encoder(part) for part in inputs.split(chunk)]
+    return torch.cat([mu for mu, _ in parts]), torch.cat([logvar for _, logvar in parts])
 
 
 @torch.no_grad()
-def means(encoder: Encoder, inputs: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """mu of every row (the test latents, `vaemodel.py:315`), in chunks."""
-    return torch.cat([encoder(part)[0] for part in inputs.split(chunk)])
+def noisy_latents(encoder: Encoder, inputs: torch.Tensor, rows: torch.Tensor, reference: bool
+                  ) -> torch.Tensor:
+    """z = mu + sigma * eps of `inputs[rows]` (rows may repeat): each distinct row is encoded
+    once and the repeats get their own noise, as encoding the tiled rows would give."""
+    mu, logvar = encode(encoder, inputs)
+    return reparameterize(mu[rows], logvar[rows], reference)
+
+
+def means(encoder: Encoder, inputs: torch.Tensor) -> torch.Tensor:
+    """mu of every row (the test latents, `vaemodel.py:315`)."""
+    return encode(encoder, inputs)[0]

@@ -260,11 +260,12 @@ class CADAVAE(GZSLMethod):
         # An evaluation before the last epoch must not shift the VAE's random stream.
         with torch.random.fork_rng(devices=devices):
             seen_rows = first_rows_per_class(data.labels, c.seen_latents_per_class)
-            unseen_attributes = data.unseen_semantics.repeat_interleave(
-                c.unseen_latents_per_class, dim=0)
+            unseen_rows = torch.arange(data.unseen_semantics.shape[0], device=self.device
+                                       ).repeat_interleave(c.unseen_latents_per_class)
             train_latents = torch.cat([
-                noisy_latents(self.vaes.image_encoder, data.features[seen_rows], reference),
-                noisy_latents(self.vaes.attribute_encoder, unseen_attributes, reference)])
+                noisy_latents(self.vaes.image_encoder, data.features, seen_rows, reference),
+                noisy_latents(self.vaes.attribute_encoder, data.unseen_semantics, unseen_rows,
+                              reference)])
             train_labels = torch.cat([
                 data.train_positions[seen_rows],
                 data.unseen_positions.repeat_interleave(c.unseen_latents_per_class)])

@@ -40,10 +40,10 @@ def refit_with_added_classes(method: CADAVAE, class_semantics: torch.Tensor, see
     method.vaes.eval()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        latents = noisy_latents(method.vaes.attribute_encoder,
-                                class_semantics.to(device, torch.float32).repeat_interleave(
-                                    per_class, dim=0), c.replicate_reference_bugs)
         labels = torch.arange(num_classes, device=device).repeat_interleave(per_class)
+        latents = noisy_latents(method.vaes.attribute_encoder,
+                                class_semantics.to(device, torch.float32), labels,
+                                c.replicate_reference_bugs)
         epochs = train_classifier(latents, labels, latents[:0], num_classes, classifier_epochs,
                                   c.classifier_batch_size, c.classifier_lr, _CLASSIFIER_BETAS)
         last = deque(epochs, maxlen=1)[0]  # run every epoch, keep the last
