@@ -223,7 +223,7 @@ def test_a_cell_with_other_settings_is_refused_unless_overwrite(tmp_path, xlsa17
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--methods", "eszsl", "nosuch"], "option '--methods': unknown method 'nosuch'; expected one "
-                                       "of cegzsl, duet, eszsl"),
+                                       "of cadavae, cegzsl, duet, eszsl"),
     (["--datasets", "NOSUCH"], "option '--datasets': data set 'NOSUCH'"),
     (["--set", "syn_num=5"], "option '--set syn_num=5': expected a run option"),
     (["--set", "eszsl.nosuch=5"], "option 'nosuch': unknown for ESZSLConfig"),

@@ -335,13 +335,13 @@ class GZSLModel:
         self.added_classes += [{"name": c.name, "description": c.description,
                                 "attributes": c.attributes} for c in classes]
         self._task = None
-        if self.method_name in ("cegzsl", "fclswgan"):
+        if self.method_name in ("cegzsl", "fclswgan", "cadavae"):
             self._refit_generative()
         return [c.name for c in classes]
 
     def _refit_generative(self) -> None:
-        """CE-GZSL and f-CLSWGAN: G synthesises features for every class, old and added, and
-        only the final classifier is retrained."""
+        """CE-GZSL and f-CLSWGAN (G's features) and CADA-VAE (attribute latents) for every
+        class, old and added; only the final classifier is retrained."""
         import importlib
 
         from unseen.methods.cegzsl.portable import classifier_epochs_of

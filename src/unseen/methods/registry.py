@@ -15,6 +15,7 @@ _METHODS = {
     "cegzsl": "unseen.methods.cegzsl:CEGZSL",
     "fclswgan": "unseen.methods.fclswgan:FCLSWGAN",
     "duet": "unseen.methods.duet:DUET",
+    "cadavae": "unseen.methods.cadavae:CADAVAE",
 }
 
 
