@@ -12,6 +12,7 @@ import pytest
 
 from unseen.bench import dataset_label
 from unseen.cli import main
+from unseen.methods.registry import method_names
 from unseen.runner import Runner
 
 TINY_CEGZSL = ["--preset", "cegzsl=demo", "--set", "cegzsl.epochs=2", "cegzsl.classifier_epochs=2",
@@ -223,7 +224,7 @@ def test_a_cell_with_other_settings_is_refused_unless_overwrite(tmp_path, xlsa17
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--methods", "eszsl", "nosuch"], "option '--methods': unknown method 'nosuch'; expected one "
-                                       "of cadavae, cegzsl, duet, eszsl"),
+                                       f"of {', '.join(sorted(method_names()))}"),
     (["--datasets", "NOSUCH"], "option '--datasets': data set 'NOSUCH'"),
     (["--set", "syn_num=5"], "option '--set syn_num=5': expected a run option"),
     (["--set", "eszsl.nosuch=5"], "option 'nosuch': unknown for ESZSLConfig"),
