@@ -238,6 +238,36 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class EpochRNG:
+    """The global RNG state at the end of the last epoch: saved in checkpoints and put back on
+    resume, so that a resumed run draws the numbers an unbroken one would. The monitor may draw
+    random numbers when it sees an epoch; `report` keeps those draws out of the next epoch."""
+
+    def __init__(self) -> None:
+        self.at_epoch_end: dict[str, Any] | None = None
+        self._pending: dict[str, Any] | None = None  # loaded, not yet restored by `fit`
+
+    def report(self, monitor: TrainingMonitor, method: GZSLMethod,
+               report: EpochReport) -> None:
+        """Hand `report` to the monitor with the RNG state of the epoch's end around it."""
+        self.at_epoch_end = capture_rng_state()
+        monitor.epoch_end(method, report)
+        restore_rng_state(self.at_epoch_end)
+
+    def state(self) -> dict[str, Any]:
+        """For a checkpoint: the epoch end's state (the current one before any epoch)."""
+        return self.at_epoch_end or capture_rng_state()
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.at_epoch_end = self._pending = state
+
+    def restore_loaded(self) -> None:
+        """Put a loaded checkpoint's state back (once), as `fit` resumes."""
+        if self._pending is not None:
+            restore_rng_state(self._pending)
+            self._pending = None
+
+
 def seed_everything(seed: int) -> None:
     import random
 

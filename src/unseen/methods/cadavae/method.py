@@ -113,8 +113,7 @@ class CADAVAE(GZSLMethod):
         self.config: CADAVAEConfig
         self.architecture: dict[str, int] = {}
         self.classifiers = CandidateClassifiers("CADA-VAE")  # of the last evaluation
-        self._rng_at_epoch_end: dict[str, Any] | None = None
-        self._pending_rng: dict[str, Any] | None = None
+        self.rng = base.EpochRNG()
 
     # ---------------------------------------------------------------- construction
 
@@ -195,16 +194,12 @@ class CADAVAE(GZSLMethod):
             raise UnseenInputError(f"resuming CADA-VAE: the checkpoint's networks "
                                    f"{self.architecture} do not match this task and config "
                                    f"{architecture}")
-        if self._pending_rng is not None:
-            base.restore_rng_state(self._pending_rng)
-            self._pending_rng = None
+        self.rng.restore_loaded()
 
     def _hand_over(self, monitor: TrainingMonitor, report: EpochReport) -> None:
         """Report the epoch; the monitor's random draws must not reach the next epoch."""
         self.start_epoch = report.epoch + 1
-        self._rng_at_epoch_end = base.capture_rng_state()
-        monitor.epoch_end(self, report)
-        base.restore_rng_state(self._rng_at_epoch_end)
+        self.rng.report(monitor, self, report)
 
     def _train_epoch(self, data: TaskTensors, epoch: int, monitor: TrainingMonitor
                      ) -> dict[str, float]:
@@ -304,7 +299,7 @@ class CADAVAE(GZSLMethod):
             raise RuntimeError("CADA-VAE has no state before fit()")
         return {"version": _STATE_VERSION, "config": asdict(self.config), "seed": self.seed,
                 "epoch": self.start_epoch, "architecture": dict(self.architecture),
-                "rng": self._rng_at_epoch_end or base.capture_rng_state(),
+                "rng": self.rng.state(),
                 "vaes": self.vaes.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "classifiers": self.classifiers.state_dict()}
 
@@ -317,7 +312,7 @@ class CADAVAE(GZSLMethod):
         self.optimizer.load_state_dict(state["optimizer"])
         self.classifiers.load_state_dict(state["classifiers"])
         self.start_epoch = int(state["epoch"])
-        self._pending_rng = self._rng_at_epoch_end = state["rng"]
+        self.rng.load(state["rng"])
 
 
 def _task_tensors(task: GZSLTask, device: torch.device) -> TaskTensors:

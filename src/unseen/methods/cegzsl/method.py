@@ -25,12 +25,11 @@ from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods.base import (
     EpochReport,
+    EpochRNG,
     GZSLMethod,
     MethodConfig,
     TrainingMonitor,
-    capture_rng_state,
     option,
-    restore_rng_state,
     seed_everything,
 )
 from unseen.methods.cegzsl.classifier import adam, train_classifier
@@ -173,8 +172,7 @@ class CEGZSL(GZSLMethod):
         self.architecture: dict[str, int] = {}
         # candidate name -> (kind "gzsl"/"zsl", weight [K, E], bias [K]) of the last evaluation
         self.classifiers: dict[str, tuple[str, torch.Tensor, torch.Tensor]] = {}
-        self._pending_rng: dict[str, Any] | None = None
-        self._rng_at_epoch_end: dict[str, Any] | None = None
+        self.rng = EpochRNG()
 
     # ---------------------------------------------------------------- construction
 
@@ -238,9 +236,7 @@ class CEGZSL(GZSLMethod):
                 raise UnseenInputError(
                     f"resuming CE-GZSL: the checkpoint's networks {self.architecture} do not "
                     f"match this task and config {architecture}")
-            if self._pending_rng is not None:
-                restore_rng_state(self._pending_rng)
-                self._pending_rng = None
+            self.rng.restore_loaded()
 
         c = self.config
         num_train = int(data.features.shape[0])
@@ -258,11 +254,7 @@ class CEGZSL(GZSLMethod):
                         group["lr"] *= c.lr_decay_rate
             report = self._evaluate(data, epoch, losses)
             self.start_epoch = epoch + 1
-            # The monitor may use the global RNG; the next epoch must not depend on that, or a
-            # resumed run (whose state was captured here) would differ from an unbroken one.
-            self._rng_at_epoch_end = capture_rng_state()
-            monitor.epoch_end(self, report)
-            restore_rng_state(self._rng_at_epoch_end)
+            self.rng.report(monitor, self, report)
 
     def _train_epoch(self, data: _TaskTensors, epoch: int, batch: int, iterations: int,
                      chunk_rows: int, monitor: TrainingMonitor) -> dict[str, float]:
@@ -462,7 +454,7 @@ class CEGZSL(GZSLMethod):
             "optimizer_d": self.optimizer_d.state_dict(),
             "optimizer_g": self.optimizer_g.state_dict(),
             "lr": self.optimizer_g.param_groups[0]["lr"],
-            "rng": self._rng_at_epoch_end or capture_rng_state(),
+            "rng": self.rng.state(),
             "classifiers": {name: {"kind": kind, "weight": weight, "bias": bias}
                             for name, (kind, weight, bias) in self.classifiers.items()},
         }
@@ -490,8 +482,7 @@ class CEGZSL(GZSLMethod):
         self.classifiers = {name: (entry["kind"], entry["weight"], entry["bias"])
                             for name, entry in state["classifiers"].items()}
         self.start_epoch = int(state["epoch"])
-        self._pending_rng = state["rng"]
-        self._rng_at_epoch_end = state["rng"]
+        self.rng.load(state["rng"])
 
 
 def _set_trainable(modules: tuple[nn.Module, ...], trainable: bool) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -69,34 +70,53 @@ def classifier_epochs_of(method: CEGZSL, candidate: str | None) -> int:
     return int(match.group(1)) if match else method.config.classifier_epochs
 
 
+def check_class_semantics(method_name: str, class_semantics: torch.Tensor, size: int) -> None:
+    """Added classes' semantic vectors must have the model's semantic size."""
+    if class_semantics.ndim != 2 or class_semantics.shape[1] != size:
+        raise UnseenInputError(f"{method_name} added classes: expected semantic vectors of size "
+                               f"{size}, found {tuple(class_semantics.shape)}")
+
+
 @torch.no_grad()
+def seeded_refit(device: torch.device, seed: int,
+                 training_set: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+                 num_classes: int, epochs: int, batch_size: int, lr: float
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train a fresh final softmax on `training_set()` (inputs, labels), made and trained under
+    `seed` without touching the global RNG streams; returns the last epoch's (weight, bias)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        inputs, labels = training_set()
+        epochs_run = train_classifier(inputs, labels, inputs[:0], num_classes, epochs,
+                                      batch_size, lr, _CLASSIFIER_BETAS)
+        last = deque(epochs_run, maxlen=1)[0]  # run every epoch, keep the last
+    return last.weight.cpu(), last.bias.cpu()
+
+
 def refit_with_added_classes(method: CEGZSL, class_semantics: torch.Tensor, seed: int,
                              classifier_epochs: int) -> str:
     """Retrain the final classifier over all rows of `class_semantics` [K', A] (the model's
     classes followed by the added ones) on G's features; returns the new candidate's name."""
     if method.generator is None or method.embedding is None:
         raise UnseenInputError("CE-GZSL model: expected a trained method, found no networks")
-    semantic_dim = method.architecture["semantic_dim"]
-    if class_semantics.ndim != 2 or class_semantics.shape[1] != semantic_dim:
-        raise UnseenInputError(f"CE-GZSL added classes: expected semantic vectors of size "
-                               f"{semantic_dim}, found {tuple(class_semantics.shape)}")
+    check_class_semantics("CE-GZSL", class_semantics, method.architecture["semantic_dim"])
     c = method.config
     syn = c.syn_num
     device = method.device
     num_classes = int(class_semantics.shape[0])
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    noise = torch.randn(num_classes * syn, method.architecture["noise_dim"], generator=generator)
-    semantics = class_semantics.to(device, torch.float32).repeat_interleave(syn, 0)
-    synthetic = method._classifier_input(
-        method._embed_synthetic(noise.to(device), semantics, method.start_epoch - 1))
-    labels = torch.arange(num_classes, device=device).repeat_interleave(syn)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        epochs = train_classifier(synthetic, labels, synthetic[:0], num_classes,
-                                  classifier_epochs, c.classifier_batch_size or syn,
-                                  c.classifier_lr, _CLASSIFIER_BETAS)
-        last = deque(epochs, maxlen=1)[0]  # run every epoch, keep the last
-    method.classifiers[ADDED_CANDIDATE] = ("gzsl", last.weight.cpu(), last.bias.cpu())
+
+    def training_set() -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        noise = torch.randn(num_classes * syn, method.architecture["noise_dim"],
+                            generator=generator)
+        semantics = class_semantics.to(device, torch.float32).repeat_interleave(syn, 0)
+        synthetic = method._classifier_input(
+            method._embed_synthetic(noise.to(device), semantics, method.start_epoch - 1))
+        return synthetic, torch.arange(num_classes, device=device).repeat_interleave(syn)
+
+    weight, bias = seeded_refit(device, seed, training_set, num_classes, classifier_epochs,
+                                c.classifier_batch_size or syn, c.classifier_lr)
+    method.classifiers[ADDED_CANDIDATE] = ("gzsl", weight, bias)
     return ADDED_CANDIDATE
 
 

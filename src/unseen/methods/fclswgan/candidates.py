@@ -56,9 +56,13 @@ class CandidateClassifiers:
         full[:, torch.as_tensor(task.to_task_labels(columns))] = log_probs
         return full
 
+    def entry(self, name: str) -> dict[str, Any]:
+        """One classifier as `state_dict` stores it."""
+        kind, weight, bias = self.entries[name]
+        return {"kind": kind, "weight": weight, "bias": bias}
+
     def state_dict(self) -> dict[str, Any]:
-        return {name: {"kind": kind, "weight": weight, "bias": bias}
-                for name, (kind, weight, bias) in self.entries.items()}
+        return {name: self.entry(name) for name in self.entries}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.entries = {name: (entry["kind"], entry["weight"], entry["bias"])

@@ -104,10 +104,7 @@ class FCLSWGAN(GZSLMethod):
         self.config: FCLSWGANConfig
         self.architecture: dict[str, int] = {}
         self.classifiers = CandidateClassifiers("f-CLSWGAN")  # of the last evaluation
-        # The global RNG state at the end of the last epoch (saved in checkpoints), and the one
-        # a loaded checkpoint asks `fit` to restore.
-        self._rng_at_epoch_end: dict[str, Any] | None = None
-        self._pending_rng: dict[str, Any] | None = None
+        self.rng = base.EpochRNG()
 
     # ---------------------------------------------------------------- construction
 
@@ -185,17 +182,13 @@ class FCLSWGAN(GZSLMethod):
             raise UnseenInputError(f"resuming f-CLSWGAN: the checkpoint's networks "
                                    f"{self.architecture} do not match this task and config "
                                    f"{architecture}")
-        if self._pending_rng is not None:
-            base.restore_rng_state(self._pending_rng)
-            self._pending_rng = None
+        self.rng.restore_loaded()
 
     def _hand_over(self, monitor: TrainingMonitor, report: EpochReport) -> None:
         """Report the epoch. The monitor may draw random numbers; the next epoch must not see
         them, or a run resumed from the checkpoint written here would differ."""
         self.start_epoch = report.epoch + 1
-        self._rng_at_epoch_end = base.capture_rng_state()
-        monitor.epoch_end(self, report)
-        base.restore_rng_state(self._rng_at_epoch_end)
+        self.rng.report(monitor, self, report)
 
     def _train_epoch(self, data: TaskTensors, epoch: int, batch_size: int, iterations: int,
                      monitor: TrainingMonitor) -> dict[str, float]:
@@ -302,7 +295,7 @@ class FCLSWGAN(GZSLMethod):
         return {"version": _STATE_VERSION, "config": asdict(self.config), "seed": self.seed,
                 "epoch": self.start_epoch, "architecture": dict(self.architecture),
                 "seen_classifier": asdict(self.seen_classifier),
-                "rng": self._rng_at_epoch_end or base.capture_rng_state(),
+                "rng": self.rng.state(),
                 **{key: part.state_dict() for key, part in self._stateful().items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -314,7 +307,7 @@ class FCLSWGAN(GZSLMethod):
             part.load_state_dict(state[key])
         self.seen_classifier = SeenClassifier(**state["seen_classifier"]).to(self.device)
         self.start_epoch = int(state["epoch"])
-        self._pending_rng = self._rng_at_epoch_end = state["rng"]
+        self.rng.load(state["rng"])
 
 
 def _task_tensors(task: GZSLTask, device: torch.device) -> TaskTensors:
