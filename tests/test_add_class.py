@@ -91,17 +91,23 @@ def test_cegzsl_refits_its_classifier_for_a_class_added_by_description(held_out,
     overrides = ["epochs=2", "syn_num=20", "val_folds=1"]
     model_dir, predictions = _train_export_predict(held_out, "cegzsl", overrides, capsys)
     _check_added_class_found(held_out, model_dir, predictions)
-    # the refit is seeded: the same call gives the same scores; the model saves with it
+    _check_seeded_refit_saves(held_out, model_dir, "cegzsl-extended")
+
+
+def _check_seeded_refit_saves(held_out, model_dir, saved_name: str) -> GZSLModel:
+    """The refit is seeded (the same call gives the same scores) and the model saves with it;
+    returns the extended model."""
     first, second = (GZSLModel.from_pretrained(model_dir) for _ in range(2))
     for model in (first, second):
         model.add_classes({HELD_OUT: held_out["gloss"]})
     features = held_out["full"].features[:5]
     torch.testing.assert_close(first.scores(features), second.scores(features))
     assert first.candidate == "added_classes"
-    first.save_pretrained(held_out["root"] / "cegzsl-extended")
-    again = GZSLModel.from_pretrained(held_out["root"] / "cegzsl-extended")
+    first.save_pretrained(held_out["root"] / saved_name)
+    again = GZSLModel.from_pretrained(held_out["root"] / saved_name)
     assert again.class_kinds[-1] == "added" and again.class_names[-1] == HELD_OUT
     torch.testing.assert_close(again.scores(features), first.scores(features))
+    return first
 
 
 # ---------------------------------------------------------------- attribute models, errors
