@@ -104,10 +104,7 @@ class CEGZSL(GenerativeMethod):
 
     # Built by `fit` (or `load_state_dict`); None before.
     embedding: EmbeddingNet | None = None
-    critic: ConditionalCritic | None = None
     comparator: Comparator | None = None
-    optimizer_d: torch.optim.Adam | None = None
-    optimizer_g: torch.optim.Adam | None = None
     config: CEGZSLConfig
 
     # ---------------------------------------------------------------- construction

@@ -86,11 +86,7 @@ class FCLSWGAN(GenerativeMethod):
     description: ClassVar[str] = "f-CLSWGAN (CVPR 2018): WGAN-GP features + seen-class loss"
     zsl_rng_isolated: ClassVar[bool] = True  # the reference's ZSL script is a separate run
 
-    # Built by `fit` (or `load_state_dict`); None before.
-    critic: ConditionalCritic | None = None
-    seen_classifier: SeenClassifier | None = None
-    optimizer_d: torch.optim.Adam | None = None
-    optimizer_g: torch.optim.Adam | None = None
+    seen_classifier: SeenClassifier | None = None  # built by `fit` (or `load_state_dict`)
     config: FCLSWGANConfig
 
     # ---------------------------------------------------------------- construction

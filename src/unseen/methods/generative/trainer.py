@@ -39,7 +39,7 @@ from unseen.methods.base import (
 from unseen.methods.generative.candidates import CandidateClassifiers
 from unseen.methods.generative.classifier import train_classifier
 from unseen.methods.generative.data import TaskTensors, task_tensors
-from unseen.methods.generative.networks import ConditionalGenerator
+from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator
 from unseen.methods.generative.synthesis import BLOCK_ROWS, synthesize_per_class
 from unseen.methods.generative.wgan import Batch, GradientPenalty
 
@@ -85,8 +85,11 @@ class GenerativeMethod(GZSLMethod):
     # True where the reference trains the ZSL classifier in a separate script (f-CLSWGAN):
     # its random draws must then not shift the GAN's stream.
     zsl_rng_isolated: ClassVar[bool] = False
-    # Built by `fit` (or `load_state_dict`); None before.
+    # The GAN methods' networks and optimisers, built by `fit` (or `load_state_dict`).
     generator: ConditionalGenerator | None = None
+    critic: ConditionalCritic | None = None
+    optimizer_d: torch.optim.Adam | None = None
+    optimizer_g: torch.optim.Adam | None = None
 
     def __init__(self, config: MethodConfig, seed: int) -> None:
         if not isinstance(config, self.config_class):
