@@ -155,4 +155,5 @@ def test_random_batch_and_synthesis_draw_the_reference_streams():
         expected.append(generator(noise, row.repeat(11, 1)).detach())
     torch.set_rng_state(state)
     got = synthesize_per_class(generator, unseen, 11, 5, "test")
-    assert torch.equal(got, torch.cat(expected))
+    # Same noise stream; one 33-row GEMM may round differently from three 11-row ones.
+    torch.testing.assert_close(got, torch.cat(expected), rtol=1e-5, atol=1e-6)
