@@ -149,6 +149,7 @@ class FREE(GZSLMethod):
         for module in self._modules().values():
             module.train()
         terms: dict[str, torch.Tensor] = {}
+        generator_terms: dict[str, torch.Tensor] = {}
         steps = monitor.progress(range(c.passes_per_epoch * iterations),
                                  f"FREE epoch {epoch + 1}/{c.epochs}",
                                  total=c.passes_per_epoch * iterations)
@@ -159,8 +160,13 @@ class FREE(GZSLMethod):
                 batch, terms = self._critic_step(data, batch_size)
             terms["gp_weight"] = torch.tensor(self.penalty.weight)
             self.penalty.update()  # train_free.py:272-276, before the generator step
-            terms.update(self._generator_step(batch))
-            _check_finite(terms, f"epoch {epoch + 1}, generator iteration {step + 1}")
+            # One sync per iteration, before G's BCE (which refuses a non-finite input): this
+            # iteration's critic terms (G's output among them), the last generator step's terms.
+            _check_finite({**terms, **generator_terms},
+                          f"epoch {epoch + 1}, generator iteration {step + 1}")
+            generator_terms = self._generator_step(batch)
+        _check_finite(generator_terms, f"epoch {epoch + 1}, the last generator iteration")
+        terms.update(generator_terms)
         losses = {name: float(value) for name, value in terms.items()}
         losses["wasserstein_distance"] = c.gamma_d * (losses["critic_real"]
                                                       - losses["critic_fake"])
@@ -368,8 +374,8 @@ def _unit_rows(semantics: torch.Tensor, task: GZSLTask) -> torch.Tensor:
 
 def _check_finite(terms: dict[str, torch.Tensor], where: str) -> None:
     """One device sync per generator iteration; names the first non-finite term."""
-    values = torch.stack([value.float().reshape(()).to(terms["critic_loss"].device)
-                          for value in terms.values()])
+    device = next(iter(terms.values())).device
+    values = torch.stack([value.float().reshape(()).to(device) for value in terms.values()])
     bad = (~torch.isfinite(values)).nonzero()
     if bad.numel():
         name = list(terms)[int(bad[0, 0])]
