@@ -10,7 +10,7 @@ from test_resume_cegzsl import loader, one_thread  # noqa: F401  (autouse: one t
 
 TINY = {"epochs": "3", "batch_size": "64", "encoder_hidden": "32", "generator_hidden": "32",
         "critic_hidden": "32", "refinement_hidden": "32", "syn_num": "20",
-        "classifier_epochs": "3", "iterations_per_pass": "2", "lr": "1e-3"}
+        "classifier_epochs": "3", "iterations_per_epoch": "2", "lr": "1e-3"}
 
 
 @pytest.mark.parametrize(("protocol", "kill_at", "bugs"), [("clean", ("test", 0), "false"),

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unseen.errors import UnseenInputError
 from unseen.methods.base import MethodConfig, option
-from unseen.methods.free.losses import NEGATIVES
 
 
 @dataclass
@@ -33,8 +31,9 @@ class FREEConfig(MethodConfig):
     critic_iterations: int = option(1, "critic (and FR) steps per generator step "
                                        "[--critic_iter; code default 5, FLO 5]")
     passes_per_epoch: int = option(2, "identical passes over the data per epoch [--loop]")
-    iterations_per_pass: int = option(0, "generator steps per pass; 0: ceil(N_train / "
-                                         "batch_size), as the reference")
+    iterations_per_epoch: int = option(0, "generator steps per pass (passes_per_epoch of them "
+                                          "per epoch); 0: ceil(N_train / batch_size), as the "
+                                          "reference")
     lr: float = option(1e-4, "Adam learning rate of E, G, D and the SAMC centres [--lr]")
     refinement_lr: float = option(1e-4, "Adam learning rate of FR [--dec_lr]")
     beta1: float = option(0.5, "Adam beta1 of G, D, FR and the centres (E: 0.9, hard-coded) "
@@ -63,29 +62,8 @@ class FREEConfig(MethodConfig):
                                         "(hard-coded, train_free.py:343)")
     classifier_batch_size: int = option(0, "final classifier batch; 0: syn_num (the "
                                            "reference's coupling)")
+    zsl_classifier: bool = option(False, "also train an unseen-only softmax on the generated "
+                                         "features (T1 candidates); the reference has none")
+    zsl_classifier_epochs: int = option(25, "epochs of that ZSL softmax (TF-VAEGAN's 25)")
     l2_semantics: bool = option(True, "divide every class semantic vector by its L2 norm "
                                       "(util.py:50)")
-
-    def check(self) -> None:
-        """One-line errors for values the training loop cannot use."""
-        at_least = {1: ("batch_size", "encoder_hidden", "generator_hidden", "critic_hidden",
-                        "refinement_hidden", "critic_iterations", "passes_per_epoch",
-                        "syn_num", "classifier_epochs"),
-                    0: ("iterations_per_pass", "classifier_batch_size", "gp_weight",
-                        "gamma_d", "gamma_g", "recons_weight", "center_weight",
-                        "center_margin")}
-        for minimum, keys in at_least.items():
-            for key in keys:
-                if getattr(self, key) < minimum:
-                    raise UnseenInputError(f"option '{key}': expected >= {minimum}, "
-                                           f"found {getattr(self, key)}")
-        for key in ("lr", "refinement_lr", "classifier_lr"):
-            if not getattr(self, key) > 0:
-                raise UnseenInputError(f"option '{key}': expected > 0, "
-                                       f"found {getattr(self, key)}")
-        if not 0.0 <= self.incenter_weight <= 1.0:
-            raise UnseenInputError(f"option 'incenter_weight': expected a number in [0, 1], "
-                                   f"found {self.incenter_weight}")
-        if self.samc_negative not in NEGATIVES:
-            raise UnseenInputError(f"option 'samc_negative': expected one of "
-                                   f"{', '.join(NEGATIVES)}, found {self.samc_negative!r}")

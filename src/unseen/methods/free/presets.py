@@ -59,7 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["demo"] = {**PRESETS["CUB"], "encoder_hidden": 256, "generator_hidden": 256,
                    "critic_hidden": 256, "refinement_hidden": 256, "lr": 1e-3,
                    "refinement_lr": 1e-3, "syn_num": 200, "epochs": 5,
-                   "iterations_per_pass": 20, "classifier_epochs": 10}
+                   "iterations_per_epoch": 20, "classifier_epochs": 10}
 
 # The semi-real benchmarks (`semi-real:PATH/att_splits.mat`) on a CPU: the cost of
 # f-CLSWGAN's and CE-GZSL's `semi-real` presets (demo widths, batch 128, 40 generator steps per
