@@ -4,15 +4,17 @@ machine's matmul speed.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/free_epoch.py --threads 1 --iterations 10
     .venv/bin/python benchmarks/free_epoch.py --iterations 0      # time the whole epoch
     .venv/bin/python benchmarks/free_epoch.py --write-xlsa17 /tmp/free_data/AWA2 --iterations 1
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/free_epoch.py --threads 1 --gan-only
 
 Data: `cegzsl_epoch.awa2_shaped_benchmark`: the REAL AWA2 class semantics and 40/10 partition
 with synthetic 2048-d features, at AWA2's sizes (23527 trainval / 5882 test_seen / 7913
 test_unseen). Settings: the `AWA2` preset (run_awa2.py: E and G hidden 4096, ngh = ndh = 4096,
 nz = 85, batch 64, 1 critic step, 2 passes, syn_num 4600, FR frozen in the generator step).
 An epoch is 2 x ceil(23527 / 64) = 736 generator iterations; `--iterations K` times the first K
-of them and scales (each does the same work). `--write-xlsa17 DIR` also writes the data as
-xlsa17 files (with the `train_loc` / `val_loc` fields the reference reads) for timing the
-official code on the same data.
+of them and scales (each does the same work); `--gan-only` stops before the evaluation (for
+timing runs interleaved with the official code's on a loaded machine). `--write-xlsa17 DIR`
+also writes the data as xlsa17 files (with the `train_loc` / `val_loc` fields the reference
+reads) for timing the official code on the same data.
 
 FLOP formula (multiply-adds x 2; a Linear on n rows costs n*in*out MACs forward and the same
 again for its weight gradient and for its input gradient when they are needed; I = D + A):
@@ -93,6 +95,18 @@ def write_reference_files(benchmark, directory: Path) -> None:
     print(f"wrote {directory}/res101.mat and att_splits.mat")
 
 
+class GANOnly(PhaseTimer):
+    """Stops the run once the first epoch's GAN loop has been timed."""
+
+    def progress(self, iterable, description, total=None):
+        yield from super().progress(iterable, description, total)
+        raise _Stop
+
+
+class _Stop(Exception):
+    pass
+
+
 def _load() -> str:
     return ", ".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -108,6 +122,7 @@ def main() -> None:
     parser.add_argument("--syn-num", type=int, default=0, help="0: the preset's 4600")
     parser.add_argument("--write-xlsa17", type=Path, default=None,
                         help="also write the data as xlsa17 files into this directory")
+    parser.add_argument("--gan-only", action="store_true", help="skip the evaluation")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: torch's default)")
     args = parser.parse_args()
@@ -126,17 +141,20 @@ def main() -> None:
     n_train = int(task.train_idx.size)
     config = FREEConfig().updated({
         **FREE.presets["AWA2"], "epochs": args.epochs, "device": "cpu",
-        "iterations_per_pass": args.iterations // 2,
+        "iterations_per_epoch": args.iterations // 2,
         **({"syn_num": args.syn_num} if args.syn_num else {})})
     per_pass = math.ceil(n_train / min(config.batch_size, n_train))
     full_epoch = config.passes_per_epoch * per_pass
-    timed = config.passes_per_epoch * (config.iterations_per_pass or per_pass)
+    timed = config.passes_per_epoch * (config.iterations_per_epoch or per_pass)
     print(f"AWA2 script (E, G, FR, D hidden 4096), batch {config.batch_size}, {n_train} "
           f"training rows: {full_epoch} generator iterations per epoch "
           f"({config.passes_per_epoch} passes), {timed} timed; syn_num {config.syn_num}")
     method = FREE(config, seed=9182)
-    timer = PhaseTimer()
-    method.fit(task, timer)
+    timer = GANOnly() if args.gan_only else PhaseTimer()
+    try:
+        method.fit(task, timer)
+    except _Stop:
+        pass
 
     arch = method.architecture
     per_iteration = min(timer.gan_seconds) / timed
@@ -145,6 +163,10 @@ def main() -> None:
           f"{flops / per_iteration / 1e9:.1f} GFLOP/s = {flops / per_iteration / peak:.0%} of "
           f"matmul")
     gan_epoch = per_iteration * full_epoch
+    if args.gan_only:
+        print(f"GAN epoch ({full_epoch} iterations): {gan_epoch:.1f} s (scaled from {timed}); "
+              f"load average at the end: {_load()}")
+        return
     eval_s = min(timer.eval_seconds)
     eval_flops = evaluation_flops(config, arch, n_train, int(task.eval_idx.size),
                                   int(task.unseen_classes.size), int(task.classes.size))
