@@ -20,6 +20,9 @@ class FREEConfig(MethodConfig):
     """
 
     epochs: int = option(501, "training epochs [--nepoch; scripts 301-601]")
+    replicate_reference_bugs: bool = option(
+        False, "the reference's bugs: SAMC centre gradients never cleared, a zero-gradient Adam "
+               "step on a frozen FR, noisy FR features in the classifier inputs")
     batch_size: int = option(64, "real features per critic step [--batch_size]")
     encoder_hidden: int = option(4096, "encoder hidden width (hard-coded encoder_layer_sizes)")
     generator_hidden: int = option(4096, "generator hidden width (hard-coded "
