@@ -42,7 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cegzsl_epoch import DEFAULT_MAT, awa2_shaped_benchmark, matmul_flops_per_second  # noqa: E402
-from fclswgan_epoch import AWA2_SIZES, PhaseTimer, classifier_flops  # noqa: E402
+from fclswgan_epoch import AWA2_SIZES, PhaseTimer, _load, classifier_flops  # noqa: E402
 
 from unseen.data.tasks import make_test_task  # noqa: E402
 from unseen.methods.free import FREE, FREEConfig  # noqa: E402
@@ -105,10 +105,6 @@ class GANOnly(PhaseTimer):
 
 class _Stop(Exception):
     pass
-
-
-def _load() -> str:
-    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def main() -> None:

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_cegzsl_method import _one_thread  # noqa: F401  (autouse: one torch thread)
 
 from unseen.methods.free.losses import random_other_classes, samc_loss, squared_distances
 from unseen.methods.free.networks import FeatureRefinement
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _reference_samc(mu, labels, centers, margin, incenter_weight, negative):
