@@ -36,6 +36,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -46,6 +47,7 @@ from fclswgan_epoch import AWA2_SIZES, PhaseTimer, _load, classifier_flops  # no
 
 from unseen.data.tasks import make_test_task  # noqa: E402
 from unseen.methods.free import FREE, FREEConfig  # noqa: E402
+from unseen.methods.free.losses import samc_loss, squared_distances  # noqa: E402
 
 
 def iteration_flops(c: FREEConfig, arch: dict[str, int], n_train: int) -> float:
@@ -95,6 +97,36 @@ def write_reference_files(benchmark, directory: Path) -> None:
     print(f"wrote {directory}/res101.mat and att_splits.mat")
 
 
+def samc_comparison(batch: int = 64, classes: int = 40, dim: int = 85, repeats: int = 200) -> None:
+    """Forward + backward of the nearest-negative SAMC: the masked min against the reference's
+    per-sample loop (`TripCenterLoss_min_margin`, re-written as in tests/test_free_losses.py)."""
+    torch.manual_seed(0)
+    mu = torch.randn(batch, dim, requires_grad=True)
+    centers = torch.randn(classes, dim, requires_grad=True)
+    labels = torch.randint(classes, (batch,))
+
+    def loop() -> torch.Tensor:
+        distances = squared_distances(mu, centers)
+        mask = labels[:, None] == torch.arange(classes)[None, :]
+        other = torch.zeros(batch, classes - 1)
+        for i in range(batch):
+            other[i] = distances[i, ~mask[i]]
+        hinge = 50.0 + 0.5 * distances[mask] - 0.5 * other.min(dim=1).values
+        return torch.max(hinge, torch.tensor(0.0)).sum() / batch
+
+    def vectorised() -> torch.Tensor:
+        return samc_loss(mu, labels, centers, 50.0, 0.5, "nearest")
+
+    for name, form in (("per-sample loop", loop), ("masked min", vectorised)):
+        for _ in range(5):
+            form().backward()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            form().backward()
+        print(f"SAMC (B {batch}, C_s {classes}, A {dim}), {name}: "
+              f"{(time.perf_counter() - start) / repeats * 1e3:.2f} ms forward + backward")
+
+
 class GANOnly(PhaseTimer):
     """Stops the run once the first epoch's GAN loop has been timed."""
 
@@ -128,6 +160,7 @@ def main() -> None:
     peak = matmul_flops_per_second()
     print(f"torch {torch.__version__} on {os.cpu_count()} CPUs with {torch.get_num_threads()} "
           f"threads, load average {_load()}; fp32 matmul 4096^2: {peak / 1e9:.1f} GFLOP/s")
+    samc_comparison()
     trainval, test_seen, test_unseen = args.sizes
     benchmark = awa2_shaped_benchmark(args.mat, trainval=trainval, test_seen=test_seen,
                                       test_unseen=test_unseen)
