@@ -1,0 +1,73 @@
+"""Linear layers on oneDNN's fp32 GEMM instead of MKL's (CPU only), for training and inference.
+
+Why: on AMD CPUs with AVX-512 PyTorch's MKL sgemm runs its AVX2 path; oneDNN (bundled with
+PyTorch as `mkldnn`) dispatches on the instruction set and reaches about twice the FLOP/s on
+the GEMM shapes of the generative methods (docs/methods/cadavae.md, Speed). Same maths, other
+summation order: results differ from the MKL path in the last bits, so every method exposes
+this as an option (`onednn_matmul`), off by default.
+
+`use_onednn(module)` turns every `nn.Linear` of a module into a `OneDNNLinear` in place: same
+parameters, state-dict keys and initialisation (nothing is re-drawn), only `forward` changes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unseen.errors import UnseenInputError
+
+
+def available() -> bool:
+    """Whether this PyTorch build has oneDNN's linear kernel."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                            "_linear_pointwise")
+
+
+def _gemm(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+          ) -> torch.Tensor:
+    """inputs [n, k] @ weight[m, k]^T (+ bias): transposed views are read in place."""
+    return torch.ops.mkldnn._linear_pointwise(inputs, weight, bias, "none", [], "")
+
+
+class _Linear(torch.autograd.Function):
+    """y = x W^T + b with its three gradients, each one oneDNN GEMM (or a sum)."""
+
+    @staticmethod
+    def forward(ctx, inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+                ) -> torch.Tensor:
+        inputs = inputs.contiguous()
+        ctx.save_for_backward(inputs, weight)
+        ctx.has_bias = bias is not None
+        return _gemm(inputs, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        inputs, weight = ctx.saved_tensors
+        grad = grad.contiguous()  # e.g. the expanded gradient of a sum
+        grad_inputs = _gemm(grad, weight.t(), None) if ctx.needs_input_grad[0] else None
+        grad_weight = _gemm(grad.t(), inputs.t(), None) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_inputs, grad_weight, grad_bias
+
+
+class OneDNNLinear(nn.Linear):
+    """`nn.Linear` whose fp32 2-d CPU calls go to oneDNN (anything else: `F.linear`)."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if (inputs.device.type != "cpu" or inputs.dim() != 2 or inputs.dtype != torch.float32
+                or self.weight.dtype != torch.float32):
+            return F.linear(inputs, self.weight, self.bias)
+        return _Linear.apply(inputs, self.weight, self.bias)
+
+
+def use_onednn(module: nn.Module) -> nn.Module:
+    """Route every `nn.Linear` of `module` through oneDNN, in place; returns `module`."""
+    if not available():
+        raise UnseenInputError("option 'onednn_matmul': this PyTorch build has no oneDNN "
+                               "(mkldnn) linear kernel; set it to false")
+    for layer in module.modules():
+        if type(layer) is nn.Linear:
+            layer.__class__ = OneDNNLinear
+    return module
