@@ -14,7 +14,7 @@ from unseen.data.tasks import make_test_task
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods.base import EpochReport
 from unseen.methods.cegzsl import CEGZSL, CEGZSLConfig
-from unseen.methods.cegzsl.classifier import CarryOverBatches
+from unseen.methods.generative.classifier import CarryOverBatches
 
 TINY = {"epochs": 4, "batch_size": 64, "generator_hidden": 64, "critic_hidden": 64,
         "embed_dim": 32, "projection_dim": 16, "comparator_hidden": 32, "syn_num": 40,
@@ -288,7 +288,7 @@ def test_negative_iterations_per_epoch_is_rejected(task):
 
 
 def test_cosine_classifier_sees_h_on_a_sphere_and_scores_match(task, monkeypatch):
-    import unseen.methods.cegzsl.method as cegzsl_method
+    import unseen.methods.generative.trainer as cegzsl_method
 
     seen_inputs = []
     original = cegzsl_method.train_classifier
