@@ -3,6 +3,9 @@ same parameters and state-dict keys, fallbacks where oneDNN does not apply."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -53,3 +56,14 @@ def test_conversion_keeps_parameters_and_keys_and_falls_back_off_its_case():
     assert torch.allclose(net(batched), nn.functional.linear(
         torch.relu(nn.functional.linear(batched, state["0.weight"], state["0.bias"])),
         state["2.weight"]), atol=1e-6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_retain_freed_memory_applies_on_glibc():
+    """In a child process: the setting is process-wide."""
+    code = ("from unseen.methods import onednn; import torch; "
+            "assert onednn.retain_freed_memory(); x = torch.ones(1 << 24); del x; "
+            "print(float(torch.ones(1 << 24).sum()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == str(float(1 << 24))

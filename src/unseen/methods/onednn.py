@@ -12,6 +12,10 @@ parameters, state-dict keys and initialisation (nothing is re-drawn), only `forw
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,6 +27,27 @@ def available() -> bool:
     """Whether this PyTorch build has oneDNN's linear kernel."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
                                                             "_linear_pointwise")
+
+
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4  # glibc's mallopt parameters
+
+
+def retain_freed_memory() -> bool:
+    """Make glibc serve every block from the heap and keep what is freed (mallopt: no mmap,
+    no trimming, 512 MiB top pad), for the whole process. A training step frees and
+    re-allocates the same gradient and GEMM buffers of tens of MB; by default glibc maps each
+    one afresh and the kernel zero-fills its pages on first touch (page faults: a fifth to a
+    third of a CPU step here). The cost: the process does not hand freed memory back to the
+    system. Returns whether it applied (glibc on Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(param, value) == 1 for param, value in (
+        (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 512 << 20)))
 
 
 def _gemm(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
@@ -52,14 +77,21 @@ class _Linear(torch.autograd.Function):
         return grad_inputs, grad_weight, grad_bias
 
 
+def matmul(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """left [n, k] @ right [k, m] through oneDNN, with gradients."""
+    return _Linear.apply(left, right.t(), None)
+
+
 class OneDNNLinear(nn.Linear):
-    """`nn.Linear` whose fp32 2-d CPU calls go to oneDNN (anything else: `F.linear`)."""
+    """`nn.Linear` whose fp32 CPU calls go to oneDNN (leading dimensions flattened into rows;
+    other devices and dtypes: `F.linear`)."""
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if (inputs.device.type != "cpu" or inputs.dim() != 2 or inputs.dtype != torch.float32
+        if (inputs.device.type != "cpu" or inputs.dim() < 2 or inputs.dtype != torch.float32
                 or self.weight.dtype != torch.float32):
             return F.linear(inputs, self.weight, self.bias)
-        return _Linear.apply(inputs, self.weight, self.bias)
+        rows = inputs.reshape(-1, inputs.shape[-1])
+        return _Linear.apply(rows, self.weight, self.bias).view(*inputs.shape[:-1], -1)
 
 
 def use_onednn(module: nn.Module) -> nn.Module:
