@@ -12,8 +12,8 @@ Settings: the `AWA2` preset (= `single_experiment.py --dataset AWA2`: hidden 156
 ceil(23527 / 50) = 471 VAE steps; `--steps K` times K of them after 3 untimed ones and scales
 to 471 (every step does the same work). The evaluation is the classifier stage that the
 reference runs once, after its last epoch (encode 8000 + 4000 training latents and the 13795
-test rows, 29 classifier epochs). `--fused-adam` / `--onednn` / `--fast` (both) set the
-options of the same names; the default is the bit-identical path.
+test rows, 29 classifier epochs). `--fused-adam`, `--onednn`, `--retain-freed-memory` and
+`--fast` (all three) set the options of those names; the default is the bit-identical path.
 
 Times are wall-clock and this process's CPU time: on a machine shared with other busy
 processes the CPU time of a one-thread run is the steadier figure, and the FLOP/s are per CPU
@@ -143,7 +143,9 @@ def main() -> None:
                         metavar=("TRAINVAL", "TEST_SEEN", "TEST_UNSEEN"))
     parser.add_argument("--fused-adam", action="store_true", help="option fused_adam")
     parser.add_argument("--onednn", action="store_true", help="option onednn_matmul")
-    parser.add_argument("--fast", action="store_true", help="both options")
+    parser.add_argument("--retain-freed-memory", action="store_true",
+                        help="option retain_freed_memory")
+    parser.add_argument("--fast", action="store_true", help="all three options")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: torch's default)")
     args = parser.parse_args()
@@ -160,13 +162,15 @@ def main() -> None:
                                                 test_seen=test_seen, test_unseen=test_unseen))
     config = CADAVAEConfig().updated({
         **CADAVAE.presets["AWA2"], "epochs": 1, "device": "cpu",
-        "fused_adam": args.fused_adam or args.fast, "onednn_matmul": args.onednn or args.fast})
+        "fused_adam": args.fused_adam or args.fast, "onednn_matmul": args.onednn or args.fast,
+        "retain_freed_memory": args.retain_freed_memory or args.fast})
     n_train = int(task.train_idx.size)
     batch = min(config.batch_size, n_train)
     full_epoch = math.ceil(n_train / batch)
     print(f"AWA2 preset, batch {batch}, {n_train} training rows: {full_epoch} VAE steps per "
           f"epoch, {args.steps or full_epoch} timed; fused_adam {config.fused_adam}, "
-          f"onednn_matmul {config.onednn_matmul}")
+          f"onednn_matmul {config.onednn_matmul}, retain_freed_memory "
+          f"{config.retain_freed_memory}")
     method = CADAVAE(config, seed=0)
     timer = StepTimer(args.steps)
     method.fit(task, timer)
