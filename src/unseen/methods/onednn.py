@@ -8,6 +8,9 @@ this as an option (`onednn_matmul`), off by default.
 
 `use_onednn(module)` turns every `nn.Linear` of a module into a `OneDNNLinear` in place: same
 parameters, state-dict keys and initialisation (nothing is re-drawn), only `forward` changes.
+`retain_freed_memory()` is the allocator setting that the speed options pair it with (option
+`retain_freed_memory`): without it, oneDNN's extra large buffers cost more in page faults than
+its kernels save (docs/methods/fclswgan.md §9.6.1).
 """
 
 from __future__ import annotations
