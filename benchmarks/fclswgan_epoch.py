@@ -3,6 +3,12 @@ machine's matmul speed.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fclswgan_epoch.py --threads 1 --iterations 40
     .venv/bin/python benchmarks/fclswgan_epoch.py --iterations 0      # time the whole epoch
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fclswgan_epoch.py --threads 1 --iterations 4 \
+        --no-zsl --pretrain-epochs 1 --onednn --retain-freed-memory  # the speed options
+
+The generator iteration is also given in this process's CPU time from the second iteration
+on (the steadier figure on a shared machine), its FLOP/s per CPU second against two fp32
+GEMM peaks, MKL's (`a @ b`) and oneDNN's (docs/methods/fclswgan.md §9.6.1).
 
 Data: `cegzsl_epoch.awa2_shaped_benchmark`: the REAL AWA2 class semantics and 40/10 partition
 with synthetic 2048-d features, here at AWA2's sizes (23527 trainval / 5882 test_seen / 7913
