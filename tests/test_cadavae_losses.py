@@ -109,3 +109,17 @@ def test_noisy_latents_of_repeated_rows_share_the_mean_not_the_noise():
     eps = (z - mu) / logvar.exp()
     assert torch.allclose(eps, eps[:, :1].expand_as(eps), atol=1e-5)  # one eps per row
     assert abs(float(eps[0, 0] - eps[1, 0])) > 1e-6  # a repeated row gets its own noise
+
+
+def test_noisy_latents_encode_only_the_rows_drawn():
+    torch.manual_seed(4)
+    encoder, inputs = Encoder(4, 5, 3), torch.randn(5, 4)
+    inputs[3] = float("nan")  # a row never drawn must not reach the encoder
+    rows = torch.tensor([4, 0, 4, 1])
+    torch.manual_seed(0)
+    z = noisy_latents(encoder, inputs, rows, reference=True)
+    assert torch.isfinite(z).all()
+    torch.manual_seed(0)  # the same noise as encoding the tiled rows themselves
+    with torch.no_grad():
+        mu, logvar = encoder(inputs[rows])
+    assert torch.allclose(z, reparameterize(mu, logvar, reference=True), atol=1e-6)

@@ -18,6 +18,7 @@ from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import make_test_task
 from unseen.errors import UnseenInputError
 from unseen.evaluation import evaluate
+from unseen.methods import onednn
 from unseen.methods.cadavae import CADAVAE, PRESETS, CADAVAEConfig
 from unseen.methods.generative.data import task_tensors as _task_tensors
 from unseen.methods.registry import get_method
@@ -53,6 +54,36 @@ def test_one_step_updates_all_four_networks_with_one_amsgrad_adam(task):
     (group,) = method.optimizer.param_groups
     assert group["amsgrad"] and group["lr"] == 1e-3 and group["betas"] == (0.9, 0.999)
     assert len(group["params"]) == len(before)
+
+
+def _two_steps(task, optimizer=None, **overrides) -> dict[str, torch.Tensor]:
+    method = CADAVAE(_config(epochs=1, batch_size=40, **overrides), seed=0)
+    data = _task_tensors(task, method.device)
+    method._start(data)
+    if optimizer is not None:
+        method.optimizer = optimizer(method.vaes.parameters())
+    method._train_epoch(data, 8, RecordingMonitor())
+    return {name: p.detach().clone() for name, p in method.vaes.named_parameters()}
+
+
+def test_speed_options_default_to_the_reference_update_bit_for_bit(task):
+    """The default for-each Adam gives the bits of PyTorch's per-tensor Adam (the one the
+    reference calls); the fused Adam and oneDNN options only move the last bits."""
+    def per_tensor(params):
+        return torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, amsgrad=True,
+                                foreach=False, fused=False)
+
+    reference = _two_steps(task, per_tensor)
+    assert all(torch.equal(p, reference[name]) for name, p in _two_steps(task).items())
+    options = ["fused_adam"] + (["onednn_matmul"] if onednn.available() else [])
+    for option in options:
+        moved = _two_steps(task, **{option: True})
+        assert all(torch.allclose(p, reference[name], atol=1e-5) for name, p in moved.items())
+    method = CADAVAE(_config(fused_adam=True, onednn_matmul=onednn.available()), seed=0)
+    method._build(method._architecture_for(_task_tensors(task, method.device)))
+    assert method.optimizer.defaults["fused"]
+    assert all(type(m) is not torch.nn.Linear for m in method.vaes.modules()) or not (
+        onednn.available())
 
 
 def test_candidates_uniform_before_the_last_epoch_then_the_final_classifier(task):

@@ -232,3 +232,35 @@ def test_short_run_on_semi_real_apy_beats_chance(shared_data):
     final = _harmonic_mean(apy, monitor.reports[-1].gzsl_candidates["classifier_epoch=5"])
     chance = 1.0 / apy.classes.size
     assert final > 5 * chance, final  # 0.35, 0.33, 0.34 for seeds 0, 1, 2 when written
+
+
+def _fit_weights(task, **overrides) -> tuple[FCLSWGAN, dict[str, torch.Tensor]]:
+    method = FCLSWGAN(_config(epochs=1, iterations_per_epoch=3, classifier_epochs=1,
+                              zsl_classifier=False, **overrides), seed=5)
+    method.fit(task, RecordingMonitor())
+    weights = {f"{name}.{key}": value.detach().clone()
+               for name, net in (("G", method.generator), ("D", method.critic))
+               for key, value in net.state_dict().items()}
+    return method, weights
+
+
+def test_speed_options_of_the_shared_trainer(task, monkeypatch):
+    """retain_freed_memory asks glibc to keep freed memory (spied here: it is process-wide;
+    tests/test_onednn.py applies it in a child process); onednn_matmul puts every Linear of
+    G and D (and the closed-form penalty) on oneDNN and moves the weights by float rounding
+    only."""
+    from unseen.methods import onednn
+
+    calls: list[bool] = []
+    monkeypatch.setattr(onednn, "retain_freed_memory", lambda: calls.append(True) or True)
+    _, reference = _fit_weights(task)
+    assert not calls
+    _fit_weights(task, retain_freed_memory=True)
+    assert calls
+    if not onednn.available():
+        return
+    method, moved = _fit_weights(task, onednn_matmul=True)
+    layers = [m for net in (method.generator, method.critic) for m in net.modules()
+              if isinstance(m, torch.nn.Linear)]
+    assert layers and all(type(m) is onednn.OneDNNLinear for m in layers)
+    assert all(torch.allclose(value, reference[key], atol=1e-4) for key, value in moved.items())

@@ -33,9 +33,11 @@ def encode(encoder: Encoder, inputs: torch.Tensor, chunk: int = 8192
 def noisy_latents(encoder: Encoder, inputs: torch.Tensor, rows: torch.Tensor, reference: bool
                   ) -> torch.Tensor:
     """z = mu + sigma * eps of `inputs[rows]` (rows may repeat): each distinct row is encoded
-    once and the repeats get their own noise, as encoding the tiled rows would give."""
-    mu, logvar = encode(encoder, inputs)
-    return reparameterize(mu[rows], logvar[rows], reference)
+    once (rows never drawn are not) and the repeats get their own noise, as encoding the tiled
+    rows would give."""
+    distinct, position = torch.unique(rows, return_inverse=True)
+    mu, logvar = encode(encoder, inputs[distinct])
+    return reparameterize(mu[position], logvar[position], reference)
 
 
 def means(encoder: Encoder, inputs: torch.Tensor) -> torch.Tensor:

@@ -82,6 +82,12 @@ class CEGZSLConfig(MethodConfig):
     zsl_classifier_epochs: int = option(100, "epochs of the unseen-only classifier")
     class_loss_memory_mb: int = option(256, "memory budget (MiB) for the B x C_s x nhF "
                                             "comparator temporaries (chunking; same result)")
+    onednn_matmul: bool = option(False, "the networks' Linear layers on oneDNN's fp32 GEMM (CPU): "
+                                        "faster on AVX-512 AMD CPUs, last-bit float "
+                                        "differences; false: MKL")
+    retain_freed_memory: bool = option(False, "glibc serves every block from the heap and "
+                                              "keeps freed memory (process-wide): no page "
+                                              "faults on the per-step buffers; same results")
 
 
 class CEGZSL(GenerativeMethod):

@@ -28,6 +28,7 @@ from torch import nn
 
 from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
+from unseen.methods import onednn
 from unseen.methods.base import (
     EpochReport,
     EpochRNG,
@@ -186,7 +187,7 @@ class GenerativeMethod(GZSLMethod):
         architecture = self._architecture_for(data)
         if self.start_epoch == 0:
             seed_everything(self.seed)
-            self._build(architecture)
+            self._build_networks(architecture)
             self._on_start(data, fresh=True)
             return
         if not self.architecture:
@@ -197,6 +198,18 @@ class GenerativeMethod(GZSLMethod):
                                    f"{architecture}")
         self.rng.restore_loaded()
         self._on_start(data, fresh=False)
+
+    def _build_networks(self, architecture: dict[str, int]) -> None:
+        """`_build`, then two speed options (config fields; absent: off; docs/methods/
+        fclswgan.md §9.6): `retain_freed_memory` (glibc keeps freed blocks for the process)
+        and `onednn_matmul` (every Linear of the networks on oneDNN's GEMM)."""
+        if getattr(self.config, "retain_freed_memory", False):
+            onednn.retain_freed_memory()
+        self._build(architecture)
+        if getattr(self.config, "onednn_matmul", False):
+            for part in self._stateful().values():
+                if isinstance(part, nn.Module):
+                    onednn.use_onednn(part)
 
     def _hand_over(self, monitor: TrainingMonitor, report: EpochReport) -> None:
         """Report the epoch. The monitor may draw random numbers; the next epoch must not see
@@ -327,7 +340,7 @@ class GenerativeMethod(GZSLMethod):
         if state.get("version") != self.state_version:
             raise UnseenInputError(f"{self.label} checkpoint: field 'version': expected "
                                    f"{self.state_version}, found {state.get('version')!r}")
-        self._build(state["architecture"])
+        self._build_networks(state["architecture"])
         for key, part in self._stateful().items():
             part.load_state_dict(state[key])
         self._load_extra_state(state)

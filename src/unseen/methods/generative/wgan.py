@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from unseen.methods import onednn
 from unseen.methods.generative.networks import LEAKY_SLOPE, ConditionalCritic
 
 
@@ -96,7 +97,10 @@ def gradient_terms(critic: ConditionalCritic, real: torch.Tensor, fake: torch.Te
         slope = torch.full_like(mixed, LEAKY_SLOPE).masked_fill_(mixed > 0, 1.0)
     # Through the whole fc1 weight, then sliced: slicing the parameter instead would make
     # autograd allocate and zero a full-size gradient for the slice.
-    input_gradient = ((slope * critic.fc2.weight) @ critic.fc1.weight)[:, :critic.feature_dim]
+    scaled = slope * critic.fc2.weight
+    product = (onednn.matmul(scaled, critic.fc1.weight)
+               if isinstance(critic.fc1, onednn.OneDNNLinear) else scaled @ critic.fc1.weight)
+    input_gradient = product[:, :critic.feature_dim]
     deviation = ((input_gradient.norm(2, dim=1) - 1.0) ** 2).mean()
     return scores[0].mean(), scores[1].mean(), deviation
 
