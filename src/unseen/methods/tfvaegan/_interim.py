@@ -54,7 +54,7 @@ class ConditionalGenerator(nn.Module):
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """mu + exp(logvar / 2) * eps, eps ~ N(0, I) drawn on the CPU generator."""
-    eps = torch.randn(mu.shape).to(mu.device)
+    eps = torch.randn(mu.shape).to(mu)
     return eps * torch.exp(0.5 * logvar) + mu
 
 

@@ -277,12 +277,12 @@ class TFVAEGAN(GZSLMethod):
                 z = reparameterize(*self.encoder(batch.features, batch.semantics))
             else:
                 z = torch.randn(batch_size, self.architecture["semantic_dim"],
-                                device=self.device)
+                                device=self.device).to(batch.features)
             if pass_index == 1:
                 fake = self._with_feedback(z, batch.semantics, c.a1)
             else:
                 fake = self.generator(z, batch.semantics)
-        alpha = torch.rand(batch_size, 1).to(self.device)
+        alpha = torch.rand(batch_size, 1).to(batch.features)
         loss, terms = critic_loss(self.critic, batch.features, fake, batch.semantics, alpha,
                                   self.penalty.weight, c.gamma_d)
         self.optimizers["critic"].zero_grad(set_to_none=True)
@@ -305,7 +305,7 @@ class TFVAEGAN(GZSLMethod):
         if c.encoded_noise:
             fake = reconstruction
         else:
-            noise = torch.randn(z.shape, device=self.device)
+            noise = torch.randn(z.shape, device=self.device).to(z)
             if pass_index == 1:
                 # The reference feeds back Dec(reconstruction)'s hidden, not Dec(fake)'s
                 # (train_images.py:235-240; only FLO runs without encoded noise).
