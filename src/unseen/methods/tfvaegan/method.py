@@ -238,10 +238,18 @@ class TFVAEGAN(GZSLMethod):
             self.critic.requires_grad_(False)
             if c.recons_weight > 0 and c.freeze_dec:
                 self.decoder.requires_grad_(False)
-            terms.update(self._generator_step(batch, pass_index))
+            where = (f"epoch {epoch + 1}, pass {pass_index + 1}, generator iteration "
+                     f"{iteration + 1}")
+            try:
+                terms.update(self._generator_step(batch, pass_index))
+            except RuntimeError as error:  # BCE refuses a non-finite reconstruction
+                if "between 0 and 1" not in str(error):
+                    raise
+                raise TrainingDivergedError(f"TF-VAEGAN: the reconstruction is not finite at "
+                                            f"{where}; the last good checkpoint is the "
+                                            f"previous epoch's") from None
             terms["squared_deviation"] = torch.stack(deviations).mean()
-            values = _check_finite(terms, f"epoch {epoch + 1}, pass {pass_index + 1}, "
-                                          f"generator iteration {iteration + 1}")
+            values = _check_finite(terms, where)
             terms["gp_weight"] = torch.tensor(self.penalty.weight)
             # lambda only weighs the critic steps: adapting it after the generator step is
             # what the reference does before it.
