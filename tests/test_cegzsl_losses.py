@@ -6,13 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unseen.methods.cegzsl.losses import (
-    class_cross_entropy,
-    comparator_chunk_rows,
-    critic_terms,
-    supcon_loss,
-)
-from unseen.methods.cegzsl.networks import Comparator, Critic
+from unseen.methods.cegzsl.losses import class_cross_entropy, comparator_chunk_rows, supcon_loss
+from unseen.methods.cegzsl.networks import Comparator
+from unseen.methods.generative.networks import ConditionalCritic as Critic
+from unseen.methods.generative.wgan import critic_terms
 
 
 @pytest.fixture(autouse=True)

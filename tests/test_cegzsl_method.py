@@ -14,7 +14,7 @@ from unseen.data.tasks import make_test_task
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods.base import EpochReport
 from unseen.methods.cegzsl import CEGZSL, CEGZSLConfig
-from unseen.methods.cegzsl.classifier import CarryOverBatches
+from unseen.methods.generative.classifier import CarryOverBatches
 
 TINY = {"epochs": 4, "batch_size": 64, "generator_hidden": 64, "critic_hidden": 64,
         "embed_dim": 32, "projection_dim": 16, "comparator_hidden": 32, "syn_num": 40,

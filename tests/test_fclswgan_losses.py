@@ -7,10 +7,13 @@ import torch
 from test_cegzsl_method import _one_thread  # noqa: F401  (autouse: one torch thread)
 from torch import nn
 
-from unseen.methods.cegzsl.networks import Critic, Generator, init_linear_
-from unseen.methods.fclswgan.losses import critic_loss, generator_loss
-from unseen.methods.fclswgan.sampling import random_batch, synthesize_per_class
+from unseen.methods.fclswgan.losses import generator_loss
 from unseen.methods.fclswgan.seen_classifier import SeenClassifier, pretrain_seen_classifier
+from unseen.methods.generative.networks import ConditionalCritic as Critic
+from unseen.methods.generative.networks import ConditionalGenerator as Generator
+from unseen.methods.generative.networks import init_linear_
+from unseen.methods.generative.synthesis import synthesize_per_class
+from unseen.methods.generative.wgan import critic_loss, random_batch
 
 
 def _critic_gradients_as_the_reference(critic: Critic, real, fake, semantics, alpha, weight):

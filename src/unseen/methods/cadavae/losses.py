@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from unseen.methods.cadavae.networks import AlignedVAEs
+from unseen.methods.generative.vae import reparameterize as shared_reparameterize
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,8 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, reference: bool) -> t
     per row shared by every latent dimension (`vaemodel.py:92-99`); otherwise the standard
     sigma = exp(logvar / 2) (how the KL and alignment terms read logvar) and eps ~ N(0, I)."""
     if reference:
-        eps = torch.randn(mu.shape[0], 1, device=mu.device, dtype=mu.dtype).expand_as(mu)
-        return mu + torch.exp(logvar) * eps
-    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return shared_reparameterize(mu, logvar, noise="per_sample", std="logvar")
+    return shared_reparameterize(mu, logvar)
 
 
 def vae_loss(vaes: AlignedVAEs, features: torch.Tensor, attributes: torch.Tensor,

@@ -29,9 +29,9 @@ from unseen.methods.cadavae.latents import first_rows_per_class, means, noisy_la
 from unseen.methods.cadavae.losses import WarmUp, vae_loss
 from unseen.methods.cadavae.networks import AlignedVAEs
 from unseen.methods.cadavae.presets import PRESETS
-from unseen.methods.cegzsl.classifier import train_classifier
 from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
-from unseen.methods.fclswgan.candidates import CandidateClassifiers
+from unseen.methods.generative.candidates import CandidateClassifiers
+from unseen.methods.generative.classifier import train_classifier
 
 _CLASSIFIER_BETAS = (0.5, 0.999)  # final_classifier.py:62-63
 _UNIFORM = "uniform"

@@ -3,15 +3,15 @@ Linear weights xavier-uniform with gain 0.5 and zero biases."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
+from unseen.methods.generative.networks import init_linear_
 
-def _init_linear(module: nn.Module) -> None:
-    """The reference's `weights_init`; the default init has already consumed the RNG."""
-    if isinstance(module, nn.Linear):
-        nn.init.xavier_uniform_(module.weight, gain=0.5)
-        nn.init.zeros_(module.bias)
+# The reference's `weights_init`; the default init has already consumed the RNG.
+_init_linear = partial(init_linear_, scheme="xavier_half")
 
 
 class Encoder(nn.Module):

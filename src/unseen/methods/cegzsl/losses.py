@@ -1,7 +1,6 @@
-"""CE-GZSL's losses (reference `CE_GZSL.py` / `losses.py`), in exact but batched forms.
+"""CE-GZSL's own losses (reference `CE_GZSL.py` / `losses.py`), in exact but batched forms
+(the WGAN-GP critic terms are the shared `unseen.methods.generative.wgan.critic_terms`).
 
-- `critic_terms`: mean critic scores on real and fake rows and the WGAN-GP penalty, with the
-  penalty's input gradient written in closed form (see its docstring);
 - `supcon_loss`: the one-view supervised-contrastive "L_out" loss (`SupConLoss_clear`);
 - `class_cross_entropy`: the class-level loss through the comparator F, over seen classes.
 """
@@ -11,38 +10,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from unseen.methods.cegzsl.networks import LEAKY_SLOPE, Comparator, Critic
+from unseen.methods.cegzsl.networks import Comparator
 
 # Elements of one B-chunk x C x hidden block on CPU: a few MiB, so the recomputed block stays
 # in cache; larger chunks are slower on CPU, not faster.
 _CPU_CHUNK_ELEMENTS = 1 << 20
 # Blocks alive at once in the factored comparator (hidden, its gradient, a temporary).
 _LIVE_BLOCKS = 3
-
-
-def critic_terms(critic: Critic, real: torch.Tensor, fake: torch.Tensor, semantics: torch.Tensor,
-                 alpha: torch.Tensor, gp_weight: float
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean D(real, a), mean D(fake, a), gradient penalty) for one critic step.
-
-    `fake` must be detached. The penalty is lambda * mean_i (||dD/dx(x_hat_i, a_i)|| - 1)^2 at
-    x_hat = alpha * real + (1 - alpha) * fake, with one alpha [B, 1] per sample. D is
-    fc2(LeakyReLU(fc1 [x ; a])), so dD/dx = W_x^T (w2 * slope) where slope in {1, 0.2} is
-    LeakyReLU' at fc1(x_hat): the same tensor autograd builds with `create_graph=True`, without
-    the third forward pass or the double backward. fc1 is affine, so its value at x_hat is the
-    alpha-mix of its values at real and fake (the semantic part and bias have weight
-    alpha + 1 - alpha = 1).
-    """
-    preactivation = critic.preactivation(torch.stack([real, fake]), semantics)
-    scores = critic.head(preactivation)
-    with torch.no_grad():
-        mixed = torch.lerp(preactivation[1], preactivation[0], alpha)
-        slope = torch.full_like(mixed, LEAKY_SLOPE).masked_fill_(mixed > 0, 1.0)
-    # Through the whole fc1 weight, then sliced: slicing the parameter instead would make
-    # autograd allocate and zero a full-size gradient for the slice.
-    input_gradient = ((slope * critic.fc2.weight) @ critic.fc1.weight)[:, :critic.feature_dim]
-    penalty = ((input_gradient.norm(2, dim=1) - 1.0) ** 2).mean() * gp_weight
-    return scores[0].mean(), scores[1].mean(), penalty
 
 
 def supcon_loss(projections: torch.Tensor, labels: torch.Tensor, temperature: float

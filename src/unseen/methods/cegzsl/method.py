@@ -32,15 +32,12 @@ from unseen.methods.base import (
     option,
     seed_everything,
 )
-from unseen.methods.cegzsl.classifier import adam, train_classifier
-from unseen.methods.cegzsl.losses import (
-    class_cross_entropy,
-    comparator_chunk_rows,
-    critic_terms,
-    supcon_loss,
-)
-from unseen.methods.cegzsl.networks import Comparator, Critic, EmbeddingNet, Generator
+from unseen.methods.cegzsl.losses import class_cross_entropy, comparator_chunk_rows, supcon_loss
+from unseen.methods.cegzsl.networks import Comparator, EmbeddingNet
 from unseen.methods.cegzsl.presets import PRESETS
+from unseen.methods.generative.classifier import adam, train_classifier
+from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator
+from unseen.methods.generative.wgan import critic_terms
 
 _CLASSIFIER_BETAS = (0.5, 0.999)  # hard-coded in the reference's classifier call
 _BLOCK_ROWS = 8192  # rows per no-grad block when embedding or synthesising many features
@@ -163,9 +160,9 @@ class CEGZSL(GZSLMethod):
             config = CEGZSLConfig(**asdict(config))
         super().__init__(config, seed)
         self.config: CEGZSLConfig = config
-        self.generator: Generator | None = None
+        self.generator: ConditionalGenerator | None = None
         self.embedding: EmbeddingNet | None = None
-        self.critic: Critic | None = None
+        self.critic: ConditionalCritic | None = None
         self.comparator: Comparator | None = None
         self.optimizer_d: torch.optim.Adam | None = None
         self.optimizer_g: torch.optim.Adam | None = None
@@ -181,11 +178,12 @@ class CEGZSL(GZSLMethod):
         a = architecture
         self.architecture = dict(architecture)
         device = self.device
-        self.generator = Generator(a["noise_dim"], a["semantic_dim"], a["generator_hidden"],
-                                   a["feature_dim"]).to(device)
+        self.generator = ConditionalGenerator(a["noise_dim"], a["semantic_dim"],
+                                              a["generator_hidden"], a["feature_dim"]).to(device)
         self.embedding = EmbeddingNet(a["feature_dim"], a["embed_dim"],
                                       a["projection_dim"]).to(device)
-        self.critic = Critic(a["feature_dim"], a["semantic_dim"], a["critic_hidden"]).to(device)
+        self.critic = ConditionalCritic(a["feature_dim"], a["semantic_dim"],
+                                        a["critic_hidden"]).to(device)
         self.comparator = Comparator(a["embed_dim"], a["semantic_dim"],
                                      a["comparator_hidden"]).to(device)
         betas = (self.config.beta1, 0.999)

@@ -1,4 +1,5 @@
-"""The five CE-GZSL networks (reference `model.py`), plus the comparator's factored scoring.
+"""CE-GZSL's own networks (reference `model.py`): E+H and the comparator F with its factored
+scoring. G, D and the final classifier are the shared ones (`unseen.methods.generative`).
 
 Every Linear layer is created with PyTorch's default init and then overwritten with
 N(0, 0.02^2) weights and zero biases, in construction order, exactly as the reference does:
@@ -11,30 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LEAKY_SLOPE = 0.2
-
-
-def init_linear_(module: nn.Module) -> None:
-    """The reference's `weights_init`: N(0, 0.02^2) weights, zero biases (Linear layers only)."""
-    if isinstance(module, nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-
-class Generator(nn.Module):
-    """G: [noise ; semantics] -> hidden (LeakyReLU 0.2) -> feature (ReLU, so features are >= 0)."""
-
-    def __init__(self, noise_dim: int, semantic_dim: int, hidden_dim: int, feature_dim: int
-                 ) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(noise_dim + semantic_dim, hidden_dim)
-        self.fc2 = nn.Linear(hidden_dim, feature_dim)
-        self.apply(init_linear_)
-
-    def forward(self, noise: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
-        hidden = F.leaky_relu(self.fc1(torch.cat([noise, semantics], 1)), LEAKY_SLOPE)
-        return F.relu(self.fc2(hidden))
+from unseen.methods.generative.networks import LEAKY_SLOPE, init_linear_
 
 
 class EmbeddingNet(nn.Module):
@@ -53,29 +31,6 @@ class EmbeddingNet(nn.Module):
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.embed(features)
         return h, F.normalize(self.fc2(h), dim=1)
-
-
-class Critic(nn.Module):
-    """D: [feature ; semantics] -> hidden (LeakyReLU 0.2) -> one unbounded score."""
-
-    def __init__(self, feature_dim: int, semantic_dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.feature_dim = feature_dim
-        self.fc1 = nn.Linear(feature_dim + semantic_dim, hidden_dim)
-        self.fc2 = nn.Linear(hidden_dim, 1)
-        self.apply(init_linear_)
-
-    def forward(self, features: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
-        return self.head(self.fc1(torch.cat([features, semantics], 1)))
-
-    def preactivation(self, features: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
-        """fc1 of [features ; semantics] for `features` [..., B, D] sharing one `semantics` [B, A]
-        (real and fake batches go through one matmul)."""
-        semantics = semantics.expand(*features.shape[:-1], semantics.shape[-1])
-        return self.fc1(torch.cat([features, semantics], -1))
-
-    def head(self, preactivation: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.leaky_relu(preactivation, LEAKY_SLOPE))
 
 
 class Comparator(nn.Module):
@@ -105,18 +60,6 @@ class Comparator(nn.Module):
         scores = _FactoredPairScores.apply(embedding, semantics, self.fc1.weight, self.fc1.bias,
                                            self.fc2.weight, chunk_rows)
         return scores + self.fc2.bias
-
-
-class LinearLogSoftmax(nn.Module):
-    """The final classifier on h: Linear -> LogSoftmax (trained with NLL)."""
-
-    def __init__(self, embed_dim: int, num_classes: int) -> None:
-        super().__init__()
-        self.fc = nn.Linear(embed_dim, num_classes)
-        self.apply(init_linear_)
-
-    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        return F.log_softmax(self.fc(embedding), dim=1)
 
 
 class _FactoredPairScores(torch.autograd.Function):

@@ -22,9 +22,10 @@ from typing import Any
 import torch
 
 from unseen.errors import UnseenInputError
-from unseen.methods.cegzsl.classifier import train_classifier
 from unseen.methods.cegzsl.method import _CLASSIFIER_BETAS, CEGZSL
-from unseen.methods.cegzsl.networks import EmbeddingNet, Generator
+from unseen.methods.cegzsl.networks import EmbeddingNet
+from unseen.methods.generative.classifier import train_classifier
+from unseen.methods.generative.networks import ConditionalGenerator
 
 ADDED_CANDIDATE = "added_classes"
 _INFERENCE_VERSION = 1
@@ -51,8 +52,8 @@ def load_inference_state(method: CEGZSL, state: dict[str, Any]) -> None:
     a = {key: int(value) for key, value in state["architecture"].items()}
     device = method.device
     method.architecture = a
-    method.generator = Generator(a["noise_dim"], a["semantic_dim"], a["generator_hidden"],
-                                 a["feature_dim"]).to(device)
+    method.generator = ConditionalGenerator(a["noise_dim"], a["semantic_dim"],
+                                            a["generator_hidden"], a["feature_dim"]).to(device)
     method.embedding = EmbeddingNet(a["feature_dim"], a["embed_dim"],
                                     a["projection_dim"]).to(device)
     method.generator.load_state_dict(state["generator"])

@@ -23,14 +23,15 @@ from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods import base
 from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor, option
-from unseen.methods.cegzsl.classifier import adam, train_classifier
 from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
-from unseen.methods.cegzsl.networks import Critic, Generator
-from unseen.methods.fclswgan.candidates import CandidateClassifiers
-from unseen.methods.fclswgan.losses import critic_loss, generator_loss
+from unseen.methods.fclswgan.losses import generator_loss
 from unseen.methods.fclswgan.presets import PRESETS
-from unseen.methods.fclswgan.sampling import Batch, random_batch, synthesize_per_class
 from unseen.methods.fclswgan.seen_classifier import SeenClassifier, pretrain_seen_classifier
+from unseen.methods.generative.candidates import CandidateClassifiers
+from unseen.methods.generative.classifier import adam, train_classifier
+from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator
+from unseen.methods.generative.synthesis import synthesize_per_class
+from unseen.methods.generative.wgan import Batch, critic_loss, random_batch
 
 _CLASSIFIER_BETAS = (0.5, 0.999)  # hard-coded in the reference's classifier2 calls
 _STATE_VERSION = 1
@@ -92,8 +93,8 @@ class FCLSWGAN(GZSLMethod):
     description: ClassVar[str] = "f-CLSWGAN (CVPR 2018): WGAN-GP features + seen-class loss"
 
     # Built by `fit` (or `load_state_dict`); None before.
-    generator: Generator | None = None
-    critic: Critic | None = None
+    generator: ConditionalGenerator | None = None
+    critic: ConditionalCritic | None = None
     seen_classifier: SeenClassifier | None = None
     optimizer_d: torch.optim.Adam | None = None
     optimizer_g: torch.optim.Adam | None = None
@@ -112,10 +113,11 @@ class FCLSWGAN(GZSLMethod):
         """G, then D (the reference's order: their default inits fix the RNG stream), and the
         two Adam optimisers."""
         a = self.architecture = dict(architecture)
-        self.generator = Generator(a["noise_dim"], a["semantic_dim"], a["generator_hidden"],
-                                   a["feature_dim"]).to(self.device)
-        self.critic = Critic(a["feature_dim"], a["semantic_dim"], a["critic_hidden"]).to(
-            self.device)
+        self.generator = ConditionalGenerator(a["noise_dim"], a["semantic_dim"],
+                                              a["generator_hidden"], a["feature_dim"]
+                                              ).to(self.device)
+        self.critic = ConditionalCritic(a["feature_dim"], a["semantic_dim"],
+                                        a["critic_hidden"]).to(self.device)
         betas = (self.config.beta1, 0.999)
         self.optimizer_d = adam(self.critic.parameters(), self.config.lr, betas)
         self.optimizer_g = adam(self.generator.parameters(), self.config.lr, betas)

@@ -16,7 +16,7 @@ import torch
 from unseen.errors import UnseenInputError
 from unseen.methods.cegzsl.portable import ADDED_CANDIDATE, check_class_semantics, seeded_refit
 from unseen.methods.fclswgan.method import FCLSWGAN
-from unseen.methods.fclswgan.sampling import synthesize_per_class
+from unseen.methods.generative.synthesis import synthesize_per_class
 
 
 @torch.no_grad()

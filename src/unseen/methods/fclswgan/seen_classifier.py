@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from unseen.methods.cegzsl.classifier import train_classifier
+from unseen.methods.generative.classifier import train_classifier
 
 # Hard-coded in the reference's call (`clswgan.py:177`), with lr 1e-3, 50 epochs, batch 100.
 BETAS = (0.5, 0.999)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from unseen.data.tasks import GZSLTask
 from unseen.errors import UnseenInputError
-from unseen.methods.cegzsl.classifier import ClassifierEpoch
+from unseen.methods.generative.classifier import ClassifierEpoch
 
 
 class CandidateClassifiers:
