@@ -19,7 +19,7 @@ from unseen.data.tasks import make_test_task
 from unseen.errors import UnseenInputError
 from unseen.evaluation import evaluate
 from unseen.methods.cadavae import CADAVAE, PRESETS, CADAVAEConfig
-from unseen.methods.cadavae.method import _task_tensors
+from unseen.methods.generative.data import task_tensors as _task_tensors
 from unseen.methods.registry import get_method
 
 TINY = {"epochs": 3, "batch_size": 32, "image_encoder_hidden": 32, "image_decoder_hidden": 32,

@@ -288,7 +288,7 @@ def test_negative_iterations_per_epoch_is_rejected(task):
 
 
 def test_cosine_classifier_sees_h_on_a_sphere_and_scores_match(task, monkeypatch):
-    import unseen.methods.cegzsl.method as cegzsl_method
+    import unseen.methods.generative.trainer as cegzsl_method
 
     seen_inputs = []
     original = cegzsl_method.train_classifier

@@ -121,7 +121,7 @@ def test_candidates_are_well_formed_and_scores_reproduce_them(task):
 
 
 def test_zsl_classifier_uses_its_own_settings_and_leaves_the_gan_stream_alone(task, monkeypatch):
-    import unseen.methods.fclswgan.method as fclswgan_method
+    import unseen.methods.generative.trainer as fclswgan_method
 
     calls = []
     original = fclswgan_method.train_classifier

@@ -344,7 +344,7 @@ class GZSLModel:
         class, old and added; only the final classifier is retrained."""
         import importlib
 
-        from unseen.methods.cegzsl.portable import classifier_epochs_of
+        from unseen.methods.generative.added_classes import classifier_epochs_of
 
         portable = importlib.import_module(f"unseen.methods.{self.method_name}.portable")
         method, _ = self._method_and_task()
@@ -352,7 +352,7 @@ class GZSLModel:
         base = self.state.setdefault("refit_base_candidate", self.candidate)
         name = portable.refit_with_added_classes(method, torch.from_numpy(self.class_semantics),
                                                  self.seed, classifier_epochs_of(method, base))
-        self.state["classifiers"][name] = portable.classifier_entry(method, name)
+        self.state["classifiers"][name] = method.classifiers.entry(name)
         self.candidate = name
 
     # -------------------------------------------------------------------- internals

@@ -16,26 +16,22 @@ epochs (`all`, for choosing the count on validation).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
-from unseen.methods import base
-from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor, option
+from unseen.methods.base import EpochReport, MethodConfig, TrainingMonitor, option
 from unseen.methods.cadavae.latents import first_rows_per_class, means, noisy_latents
 from unseen.methods.cadavae.losses import WarmUp, vae_loss
 from unseen.methods.cadavae.networks import AlignedVAEs
 from unseen.methods.cadavae.presets import PRESETS
-from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
-from unseen.methods.generative.candidates import CandidateClassifiers
 from unseen.methods.generative.classifier import train_classifier
+from unseen.methods.generative.data import TaskTensors
+from unseen.methods.generative.trainer import CLASSIFIER_BETAS, GenerativeMethod, check_options
 
-_CLASSIFIER_BETAS = (0.5, 0.999)  # final_classifier.py:62-63
 _UNIFORM = "uniform"
-_STATE_VERSION = 1
 
 
 @dataclass
@@ -93,10 +89,13 @@ class CADAVAEConfig(MethodConfig):
                                     "(the reference); N: also every N epochs")
 
 
-class CADAVAE(GZSLMethod):
-    """CADA-VAE with the reference's training loop and latent-space classifier."""
+class CADAVAE(GenerativeMethod):
+    """CADA-VAE with the reference's training loop and latent-space classifier; the start,
+    report, scoring and state are `GenerativeMethod`'s, the epoch and the classifier stage its
+    own."""
 
     name: ClassVar[str] = "cadavae"
+    label: ClassVar[str] = "CADA-VAE"
     config_class: ClassVar[type[MethodConfig]] = CADAVAEConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"
@@ -106,14 +105,7 @@ class CADAVAE(GZSLMethod):
 
     vaes: AlignedVAEs | None = None
     optimizer: torch.optim.Adam | None = None
-
-    def __init__(self, config: MethodConfig, seed: int) -> None:
-        super().__init__(config if isinstance(config, CADAVAEConfig)
-                         else CADAVAEConfig(**asdict(config)), seed)
-        self.config: CADAVAEConfig
-        self.architecture: dict[str, int] = {}
-        self.classifiers = CandidateClassifiers("CADA-VAE")  # of the last evaluation
-        self.rng = base.EpochRNG()
+    config: CADAVAEConfig
 
     # ---------------------------------------------------------------- construction
 
@@ -135,21 +127,20 @@ class CADAVAE(GZSLMethod):
                     attribute_encoder_hidden=c.attribute_encoder_hidden,
                     attribute_decoder_hidden=c.attribute_decoder_hidden)
 
+    def _stateful(self) -> dict[str, Any]:
+        return {"vaes": self.vaes, "optimizer": self.optimizer, "classifiers": self.classifiers}
+
     def _check_config(self) -> None:
+        """CADA-VAE's own options (none of the GAN loop's)."""
         c = self.config
-        for key in ("batch_size", "latent_size", "image_encoder_hidden", "image_decoder_hidden",
-                    "attribute_encoder_hidden", "attribute_decoder_hidden",
-                    "seen_latents_per_class", "unseen_latents_per_class", "classifier_epochs",
-                    "classifier_batch_size"):
-            if getattr(c, key) < 1:
-                raise UnseenInputError(f"option '{key}': expected >= 1, found {getattr(c, key)}")
-        for key in ("lr", "classifier_lr"):
-            if not getattr(c, key) > 0:
-                raise UnseenInputError(f"option '{key}': expected > 0, found {getattr(c, key)}")
-        for key in ("kl_factor", "cross_reconstruction_factor", "alignment_factor",
-                    "evaluate_every"):
-            if getattr(c, key) < 0:
-                raise UnseenInputError(f"option '{key}': expected >= 0, found {getattr(c, key)}")
+        check_options(c, at_least_one=("batch_size", "latent_size", "image_encoder_hidden",
+                                       "image_decoder_hidden", "attribute_encoder_hidden",
+                                       "attribute_decoder_hidden", "seen_latents_per_class",
+                                       "unseen_latents_per_class", "classifier_epochs",
+                                       "classifier_batch_size"),
+                      non_negative=("kl_factor", "cross_reconstruction_factor",
+                                    "alignment_factor", "evaluate_every"),
+                      positive=("lr", "classifier_lr"))
         for name in ("kl", "cross_reconstruction", "alignment"):
             start, end = getattr(c, f"{name}_start"), getattr(c, f"{name}_end")
             if end <= start:
@@ -168,38 +159,6 @@ class CADAVAE(GZSLMethod):
                 "delta": WarmUp(c.alignment_factor, c.alignment_start, c.alignment_end)}
 
     # ---------------------------------------------------------------- training
-
-    def fit(self, task: GZSLTask, monitor: TrainingMonitor) -> None:
-        """Train epochs `start_epoch..epochs-1`; report after each (evaluating when due)."""
-        self._check_config()
-        data = _task_tensors(task, self.device)
-        self._start(data)
-        c = self.config
-        for epoch in range(self.start_epoch, c.epochs):
-            losses = self._train_epoch(data, epoch, monitor)
-            due = epoch == c.epochs - 1 or (c.evaluate_every > 0
-                                            and (epoch + 1) % c.evaluate_every == 0)
-            self._hand_over(monitor, self._evaluate(data, epoch, losses) if due
-                            else self._uniform_report(data, epoch, losses))
-
-    def _start(self, data: TaskTensors) -> None:
-        architecture = self._architecture_for(data)
-        if self.start_epoch == 0:
-            base.seed_everything(self.seed)
-            self._build(architecture)
-            return
-        if self.vaes is None:
-            raise RuntimeError("start_epoch > 0 but no state was loaded")
-        if architecture != self.architecture:
-            raise UnseenInputError(f"resuming CADA-VAE: the checkpoint's networks "
-                                   f"{self.architecture} do not match this task and config "
-                                   f"{architecture}")
-        self.rng.restore_loaded()
-
-    def _hand_over(self, monitor: TrainingMonitor, report: EpochReport) -> None:
-        """Report the epoch; the monitor's random draws must not reach the next epoch."""
-        self.start_epoch = report.epoch + 1
-        self.rng.report(monitor, self, report)
 
     def _train_epoch(self, data: TaskTensors, epoch: int, monitor: TrainingMonitor
                      ) -> dict[str, float]:
@@ -238,6 +197,16 @@ class CADAVAE(GZSLMethod):
 
     # ---------------------------------------------------------------- evaluation
 
+    def _evaluate(self, data: TaskTensors, epoch: int, losses: dict[str, float]
+                  ) -> EpochReport:
+        """The classifier stage after the last epoch and every `evaluate_every` epochs (when
+        set), else a constant `uniform` candidate."""
+        c = self.config
+        due = epoch == c.epochs - 1 or (c.evaluate_every > 0
+                                        and (epoch + 1) % c.evaluate_every == 0)
+        return (self._latent_classifier(data, epoch, losses) if due
+                else self._uniform_report(data, epoch, losses))
+
     def _uniform_report(self, data: TaskTensors, epoch: int, losses: dict[str, float]
                         ) -> EpochReport:
         """An epoch without the classifier stage: every class equally likely."""
@@ -245,7 +214,8 @@ class CADAVAE(GZSLMethod):
         return EpochReport(epoch=epoch, gzsl_candidates={_UNIFORM: scores}, losses=losses)
 
     @torch.no_grad()
-    def _evaluate(self, data: TaskTensors, epoch: int, losses: dict[str, float]) -> EpochReport:
+    def _latent_classifier(self, data: TaskTensors, epoch: int, losses: dict[str, float]
+                           ) -> EpochReport:
         """The classifier stage (`vaemodel.py:239-423`): train Linear+LogSoftmax on noisy
         latents of [seen images ; unseen attributes], test on image-encoder means."""
         c = self.config
@@ -269,56 +239,14 @@ class CADAVAE(GZSLMethod):
             gzsl = self.classifiers.collect("classifier_epoch", "gzsl", train_classifier(
                 train_latents, train_labels, eval_latents, data.num_classes,
                 c.classifier_epochs, c.classifier_batch_size, c.classifier_lr,
-                _CLASSIFIER_BETAS))
+                CLASSIFIER_BETAS))
         if c.classifier_candidates == "last":
             gzsl = {self.default_candidate: gzsl[self.default_candidate]}
         return EpochReport(epoch=epoch, gzsl_candidates=gzsl, losses=losses)
 
-    # ---------------------------------------------------------------- scoring and state
+    # ---------------------------------------------------------------- scoring
 
-    @torch.no_grad()
-    def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None
-               ) -> torch.Tensor:
-        """Log-probabilities [n, K] over `task.classes` of preprocessed features [n, D]: the
-        latent classifier (default: after its last epoch) on the image-encoder means."""
-        if self.vaes is None:
-            raise UnseenInputError("CADA-VAE: not trained (no state); fit or load it first")
-        features = torch.as_tensor(inputs, dtype=torch.float32, device=self.device)
+    def _classifier_inputs(self, features: torch.Tensor) -> torch.Tensor:
+        """The image-encoder means (the test latents, `vaemodel.py:315`)."""
         self.vaes.eval()
-        latents = means(self.vaes.image_encoder, features)
-        return self.classifiers.scores(candidate or self.default_candidate, task, latents)
-
-    @property
-    def default_candidate(self) -> str:
-        """The classifier after its last epoch: the number the reference prints."""
-        return f"classifier_epoch={self.config.classifier_epochs}"
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything for an exact resume. Tensors are the live ones: save or copy at once."""
-        if self.vaes is None:
-            raise RuntimeError("CADA-VAE has no state before fit()")
-        return {"version": _STATE_VERSION, "config": asdict(self.config), "seed": self.seed,
-                "epoch": self.start_epoch, "architecture": dict(self.architecture),
-                "rng": self.rng.state(),
-                "vaes": self.vaes.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "classifiers": self.classifiers.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _STATE_VERSION:
-            raise UnseenInputError(f"CADA-VAE checkpoint: field 'version': expected "
-                                   f"{_STATE_VERSION}, found {state.get('version')!r}")
-        self._build(state["architecture"])
-        self.vaes.load_state_dict(state["vaes"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.classifiers.load_state_dict(state["classifiers"])
-        self.start_epoch = int(state["epoch"])
-        self.rng.load(state["rng"])
-
-
-def _task_tensors(task: GZSLTask, device: torch.device) -> TaskTensors:
-    if task.train_idx.size == 0 or task.unseen_classes.size == 0:
-        raise UnseenInputError(f"task '{task.name}' of benchmark '{task.benchmark.name}': "
-                               f"CADA-VAE needs training rows and unseen classes, found "
-                               f"{task.train_idx.size} rows and {task.unseen_classes.size} "
-                               f"unseen classes")
-    return TaskTensors.from_task(task, device)
+        return means(self.vaes.image_encoder, features)

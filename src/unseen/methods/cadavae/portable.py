@@ -10,43 +10,30 @@ are represented by their attribute latents too (the VAEs were trained to align t
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from unseen.errors import UnseenInputError
 from unseen.methods.cadavae.latents import noisy_latents
 from unseen.methods.cadavae.method import CADAVAE
-from unseen.methods.cegzsl.portable import ADDED_CANDIDATE, check_class_semantics, seeded_refit
+from unseen.methods.generative.added_classes import refit
 
 
-@torch.no_grad()
 def refit_with_added_classes(method: CADAVAE, class_semantics: torch.Tensor, seed: int,
                              classifier_epochs: int) -> str:
     """Retrain the latent classifier over all rows of `class_semantics` [K', A] (the model's
     classes followed by the added ones); returns the new candidate's name."""
     if method.vaes is None:
         raise UnseenInputError("CADA-VAE model: expected a trained method, found no networks")
-    check_class_semantics("CADA-VAE", class_semantics, method.architecture["attribute_dim"])
     c = method.config
-    device = method.device
-    num_classes = int(class_semantics.shape[0])
+    per_class = c.unseen_latents_per_class
     method.vaes.eval()
 
-    def training_set() -> tuple[torch.Tensor, torch.Tensor]:
-        labels = torch.arange(num_classes, device=device).repeat_interleave(
-            c.unseen_latents_per_class)
-        latents = noisy_latents(method.vaes.attribute_encoder,
-                                class_semantics.to(device, torch.float32), labels,
-                                c.replicate_reference_bugs)
-        return latents, labels
+    def latents(semantics: torch.Tensor) -> torch.Tensor:
+        rows = torch.arange(semantics.shape[0], device=semantics.device).repeat_interleave(
+            per_class)
+        return noisy_latents(method.vaes.attribute_encoder, semantics, rows,
+                             c.replicate_reference_bugs)
 
-    weight, bias = seeded_refit(device, seed, training_set, num_classes, classifier_epochs,
-                                c.classifier_batch_size, c.classifier_lr)
-    method.classifiers.entries[ADDED_CANDIDATE] = ("gzsl", weight, bias)
-    return ADDED_CANDIDATE
-
-
-def classifier_entry(method: CADAVAE, name: str) -> dict[str, Any]:
-    """One latent classifier in the form the model directory's state stores it."""
-    return method.classifiers.entry(name)
+    return refit(method, class_semantics, seed, classifier_epochs,
+                 method.architecture["attribute_dim"], per_class, c.classifier_batch_size,
+                 latents)

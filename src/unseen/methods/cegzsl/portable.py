@@ -14,20 +14,17 @@ reproduce exactly those); in the reference the seen classes use their real featu
 
 from __future__ import annotations
 
-import re
-from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from unseen.errors import UnseenInputError
-from unseen.methods.cegzsl.method import _CLASSIFIER_BETAS, CEGZSL
+from unseen.errors import TrainingDivergedError, UnseenInputError
+from unseen.methods.cegzsl.method import CEGZSL
 from unseen.methods.cegzsl.networks import EmbeddingNet
-from unseen.methods.generative.classifier import train_classifier
+from unseen.methods.generative.added_classes import refit
 from unseen.methods.generative.networks import ConditionalGenerator
+from unseen.methods.generative.synthesis import BLOCK_ROWS
 
-ADDED_CANDIDATE = "added_classes"
 _INFERENCE_VERSION = 1
 
 
@@ -60,38 +57,8 @@ def load_inference_state(method: CEGZSL, state: dict[str, Any]) -> None:
     method.embedding.load_state_dict(state["embedding"])
     method.generator.eval()
     method.embedding.eval()
-    method.classifiers = {name: (entry["kind"], entry["weight"], entry["bias"])
-                          for name, entry in state["classifiers"].items()}
+    method.classifiers.load_state_dict(state["classifiers"])
     method.start_epoch = int(state["epoch"])
-
-
-def classifier_epochs_of(method: CEGZSL, candidate: str | None) -> int:
-    """The classifier epochs of the chosen candidate ("classifier_epoch=K" -> K)."""
-    match = re.fullmatch(r"classifier_epoch=(\d+)", candidate or "")
-    return int(match.group(1)) if match else method.config.classifier_epochs
-
-
-def check_class_semantics(method_name: str, class_semantics: torch.Tensor, size: int) -> None:
-    """Added classes' semantic vectors must have the model's semantic size."""
-    if class_semantics.ndim != 2 or class_semantics.shape[1] != size:
-        raise UnseenInputError(f"{method_name} added classes: expected semantic vectors of size "
-                               f"{size}, found {tuple(class_semantics.shape)}")
-
-
-@torch.no_grad()
-def seeded_refit(device: torch.device, seed: int,
-                 training_set: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-                 num_classes: int, epochs: int, batch_size: int, lr: float
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train a fresh final softmax on `training_set()` (inputs, labels), made and trained under
-    `seed` without touching the global RNG streams; returns the last epoch's (weight, bias)."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        inputs, labels = training_set()
-        epochs_run = train_classifier(inputs, labels, inputs[:0], num_classes, epochs,
-                                      batch_size, lr, _CLASSIFIER_BETAS)
-        last = deque(epochs_run, maxlen=1)[0]  # run every epoch, keep the last
-    return last.weight.cpu(), last.bias.cpu()
 
 
 def refit_with_added_classes(method: CEGZSL, class_semantics: torch.Tensor, seed: int,
@@ -100,28 +67,24 @@ def refit_with_added_classes(method: CEGZSL, class_semantics: torch.Tensor, seed
     classes followed by the added ones) on G's features; returns the new candidate's name."""
     if method.generator is None or method.embedding is None:
         raise UnseenInputError("CE-GZSL model: expected a trained method, found no networks")
-    check_class_semantics("CE-GZSL", class_semantics, method.architecture["semantic_dim"])
     c = method.config
     syn = c.syn_num
-    device = method.device
-    num_classes = int(class_semantics.shape[0])
 
-    def training_set() -> tuple[torch.Tensor, torch.Tensor]:
+    def embedded(semantics: torch.Tensor) -> torch.Tensor:
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        noise = torch.randn(num_classes * syn, method.architecture["noise_dim"],
-                            generator=generator)
-        semantics = class_semantics.to(device, torch.float32).repeat_interleave(syn, 0)
-        synthetic = method._classifier_input(
-            method._embed_synthetic(noise.to(device), semantics, method.start_epoch - 1))
-        return synthetic, torch.arange(num_classes, device=device).repeat_interleave(syn)
+        noise = torch.randn(semantics.shape[0] * syn, method.architecture["noise_dim"],
+                            generator=generator).to(semantics.device)
+        blocks = []
+        for noise_block, semantic_block in zip(noise.split(BLOCK_ROWS),
+                                               semantics.repeat_interleave(syn, 0).split(
+                                                   BLOCK_ROWS), strict=True):
+            fake = method.generator(noise_block, semantic_block)
+            if not torch.isfinite(fake).all():
+                raise TrainingDivergedError("CE-GZSL synthesising the added classes: generator "
+                                            "output is not finite")
+            blocks.append(method._classifier_inputs(fake))
+        return torch.cat(blocks)
 
-    weight, bias = seeded_refit(device, seed, training_set, num_classes, classifier_epochs,
-                                c.classifier_batch_size or syn, c.classifier_lr)
-    method.classifiers[ADDED_CANDIDATE] = ("gzsl", weight, bias)
-    return ADDED_CANDIDATE
-
-
-def classifier_entry(method: CEGZSL, name: str) -> dict[str, Any]:
-    """One final classifier in the form `inference_state` stores it."""
-    kind, weight, bias = method.classifiers[name]
-    return {"kind": kind, "weight": weight, "bias": bias}
+    return refit(method, class_semantics, seed, classifier_epochs,
+                 method.architecture["semantic_dim"], syn, c.classifier_batch_size or syn,
+                 embedded)

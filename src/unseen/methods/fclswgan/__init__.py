@@ -2,9 +2,9 @@
 
 `FCLSWGAN` is the `GZSLMethod`, `FCLSWGANConfig` its hyperparameters; `PRESETS` holds the
 per-dataset settings. Modules: `seen_classifier` (the frozen pre-trained softmax of Eq. 4),
-`losses`, `sampling` (random batches, per-class synthesis), `method` (training loop,
-evaluation, state), `presets`. G, D, the final softmax and the WGAN-GP terms are CE-GZSL's
-(`unseen.methods.cegzsl`): the same networks and maths.
+`losses` (the generator's objective), `method` (the `GenerativeMethod` hooks), `presets`,
+`portable` (classes added at predict time). G, D, the WGAN-GP terms, the synthesis, the final
+softmax and the loop / evaluation / state are the shared `unseen.methods.generative`.
 """
 
 from unseen.methods.fclswgan.method import FCLSWGAN, FCLSWGANConfig

@@ -13,28 +13,20 @@ epoch of the unseen-only classifier (the reference's ZSL script), for the runner
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from unseen.data.tasks import GZSLTask
-from unseen.errors import TrainingDivergedError, UnseenInputError
-from unseen.methods import base
-from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor, option
-from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
+from unseen.methods.base import MethodConfig, option
 from unseen.methods.fclswgan.losses import generator_loss
 from unseen.methods.fclswgan.presets import PRESETS
 from unseen.methods.fclswgan.seen_classifier import SeenClassifier, pretrain_seen_classifier
-from unseen.methods.generative.candidates import CandidateClassifiers
-from unseen.methods.generative.classifier import adam, train_classifier
+from unseen.methods.generative.classifier import adam
+from unseen.methods.generative.data import TaskTensors
 from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator
-from unseen.methods.generative.synthesis import synthesize_per_class
+from unseen.methods.generative.trainer import GenerativeMethod, check_options
 from unseen.methods.generative.wgan import Batch, critic_loss, random_batch
-
-_CLASSIFIER_BETAS = (0.5, 0.999)  # hard-coded in the reference's classifier2 calls
-_STATE_VERSION = 1
 
 
 @dataclass
@@ -82,30 +74,20 @@ class FCLSWGANConfig(MethodConfig):
                                             "clswgan.py:263)")
 
 
-class FCLSWGAN(GZSLMethod):
+class FCLSWGAN(GenerativeMethod):
     """f-CLSWGAN with the reference's training loop and a once-per-epoch evaluation that yields
-    one candidate per classifier epoch."""
+    one candidate per classifier epoch (the loop and evaluation: `GenerativeMethod`)."""
 
     name: ClassVar[str] = "fclswgan"
+    label: ClassVar[str] = "f-CLSWGAN"
     config_class: ClassVar[type[MethodConfig]] = FCLSWGANConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"
     description: ClassVar[str] = "f-CLSWGAN (CVPR 2018): WGAN-GP features + seen-class loss"
+    zsl_rng_isolated: ClassVar[bool] = True  # the reference's ZSL script is a separate run
 
-    # Built by `fit` (or `load_state_dict`); None before.
-    generator: ConditionalGenerator | None = None
-    critic: ConditionalCritic | None = None
-    seen_classifier: SeenClassifier | None = None
-    optimizer_d: torch.optim.Adam | None = None
-    optimizer_g: torch.optim.Adam | None = None
-
-    def __init__(self, config: MethodConfig, seed: int) -> None:
-        super().__init__(config if isinstance(config, FCLSWGANConfig)
-                         else FCLSWGANConfig(**asdict(config)), seed)
-        self.config: FCLSWGANConfig
-        self.architecture: dict[str, int] = {}
-        self.classifiers = CandidateClassifiers("f-CLSWGAN")  # of the last evaluation
-        self.rng = base.EpochRNG()
+    seen_classifier: SeenClassifier | None = None  # built by `fit` (or `load_state_dict`)
+    config: FCLSWGANConfig
 
     # ---------------------------------------------------------------- construction
 
@@ -129,88 +111,38 @@ class FCLSWGAN(GZSLMethod):
                     generator_hidden=self.config.generator_hidden,
                     critic_hidden=self.config.critic_hidden, num_seen=int(num_seen))
 
+    def _on_start(self, data: TaskTensors, fresh: bool) -> None:
+        """A fresh run pre-trains the seen classifier after building G and D."""
+        if fresh:
+            c = self.config
+            self.seen_classifier = pretrain_seen_classifier(
+                data.features, data.labels, self.architecture["num_seen"], c.pretrain_epochs,
+                c.pretrain_batch_size, c.pretrain_lr)
+
     def _stateful(self) -> dict[str, Any]:
-        """The parts with a `state_dict`, by checkpoint key."""
         return {"generator": self.generator, "critic": self.critic,
                 "optimizer_d": self.optimizer_d, "optimizer_g": self.optimizer_g,
                 "classifiers": self.classifiers}
 
+    def _extra_state(self) -> dict[str, Any]:
+        """The frozen seen classifier."""
+        return {"seen_classifier": asdict(self.seen_classifier)}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.seen_classifier = SeenClassifier(**state["seen_classifier"]).to(self.device)
+
     def _check_config(self) -> None:
-        c = self.config
-        at_least = {1: ("batch_size", "generator_hidden", "critic_hidden", "critic_iterations",
-                        "pretrain_epochs", "pretrain_batch_size", "syn_num", "classifier_epochs",
-                        "zsl_classifier_epochs"),
-                    0: ("epochs", "noise_dim", "iterations_per_epoch", "classifier_batch_size",
-                        "zsl_syn_num", "zsl_classifier_lr", "cls_weight", "gp_weight")}
-        for minimum, keys in at_least.items():
-            for key in keys:
-                if getattr(c, key) < minimum:
-                    raise UnseenInputError(f"option '{key}': expected >= {minimum}, "
-                                           f"found {getattr(c, key)}")
-        for key in ("lr", "pretrain_lr", "classifier_lr"):
-            if not getattr(c, key) > 0:
-                raise UnseenInputError(f"option '{key}': expected > 0, found {getattr(c, key)}")
+        super()._check_config()
+        check_options(self.config,
+                      at_least_one=("generator_hidden", "critic_hidden", "pretrain_epochs",
+                                    "pretrain_batch_size"),
+                      non_negative=("epochs", "noise_dim", "zsl_syn_num", "zsl_classifier_lr",
+                                    "cls_weight", "gp_weight"),
+                      positive=("lr", "pretrain_lr"))
 
     # ---------------------------------------------------------------- training
 
-    def fit(self, task: GZSLTask, monitor: TrainingMonitor) -> None:
-        """Train epochs `start_epoch..epochs-1`; evaluate and report after each."""
-        self._check_config()
-        data = _task_tensors(task, self.device)
-        self._start(data)
-        c = self.config
-        num_train = int(data.features.shape[0])
-        batch_size = min(c.batch_size, num_train)
-        iterations = c.iterations_per_epoch or math.ceil(num_train / batch_size)
-        for epoch in range(self.start_epoch, c.epochs):
-            losses = self._train_epoch(data, epoch, batch_size, iterations, monitor)
-            self._hand_over(monitor, self._evaluate(data, epoch, losses))
-
-    def _start(self, data: TaskTensors) -> None:
-        """Seed, build and pre-train the seen classifier (a fresh run), or check that the
-        loaded checkpoint fits this task and put its RNG state back (a resumed run)."""
-        architecture = self._architecture_for(data)
-        if self.start_epoch == 0:
-            base.seed_everything(self.seed)
-            self._build(architecture)
-            c = self.config
-            self.seen_classifier = pretrain_seen_classifier(
-                data.features, data.labels, architecture["num_seen"], c.pretrain_epochs,
-                c.pretrain_batch_size, c.pretrain_lr)
-            return
-        if self.generator is None:
-            raise RuntimeError("start_epoch > 0 but no state was loaded")
-        if architecture != self.architecture:
-            raise UnseenInputError(f"resuming f-CLSWGAN: the checkpoint's networks "
-                                   f"{self.architecture} do not match this task and config "
-                                   f"{architecture}")
-        self.rng.restore_loaded()
-
-    def _hand_over(self, monitor: TrainingMonitor, report: EpochReport) -> None:
-        """Report the epoch. The monitor may draw random numbers; the next epoch must not see
-        them, or a run resumed from the checkpoint written here would differ."""
-        self.start_epoch = report.epoch + 1
-        self.rng.report(monitor, self, report)
-
-    def _train_epoch(self, data: TaskTensors, epoch: int, batch_size: int, iterations: int,
-                     monitor: TrainingMonitor) -> dict[str, float]:
-        c = self.config
-        terms: dict[str, torch.Tensor] = {}
-        steps = monitor.progress(range(iterations), f"f-CLSWGAN epoch {epoch + 1}/{c.epochs}",
-                                 total=iterations)
-        for iteration in steps:
-            self.critic.requires_grad_(True)
-            for _ in range(c.critic_iterations):
-                batch, terms = self._critic_step(data, batch_size)
-            self.critic.requires_grad_(False)
-            terms.update(self._generator_step(batch))
-            _check_finite(terms, f"epoch {epoch + 1}, generator iteration {iteration + 1}")
-        # As the reference logs: the values of the last iteration.
-        losses = {name: float(value) for name, value in terms.items()}
-        losses["wasserstein_distance"] = losses["critic_real"] - losses["critic_fake"]
-        return losses
-
-    def _critic_step(self, data: TaskTensors, batch_size: int
+    def _critic_step(self, data: TaskTensors, batch_size: int, pass_index: int = 0
                      ) -> tuple[Batch, dict[str, torch.Tensor]]:
         """One update of D on a fresh random batch. RNG order as the reference: randperm
         (batch), normal (noise), rand (GP alpha, always on the CPU generator)."""
@@ -220,14 +152,14 @@ class FCLSWGAN(GZSLMethod):
             fake = self.generator(noise, batch.semantics)
         alpha = torch.rand(batch_size, 1).to(self.device)
         loss, terms = critic_loss(self.critic, batch.features, fake, batch.semantics, alpha,
-                                  self.config.gp_weight)
+                                  self.penalty)
         self.optimizer_d.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer_d.step()
         terms["generator_output_max"] = fake.amax()
         return batch, {name: value.detach() for name, value in terms.items()}
 
-    def _generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _generator_step(self, batch: Batch, pass_index: int = 0) -> dict[str, torch.Tensor]:
         """One update of G on the last critic batch with new noise; D is frozen (no gradient)
         and the seen classifier has no parameters."""
         noise = torch.randn(batch.features.shape[0], self.architecture["noise_dim"],
@@ -239,93 +171,3 @@ class FCLSWGAN(GZSLMethod):
         loss.backward()
         self.optimizer_g.step()
         return {name: value.detach() for name, value in terms.items()}
-
-    # ---------------------------------------------------------------- evaluation
-
-    @torch.no_grad()
-    def _evaluate(self, data: TaskTensors, epoch: int, losses: dict[str, float]) -> EpochReport:
-        """Generate unseen features, train the GZSL softmax on [real seen ; generated unseen]
-        and the ZSL softmax on generated unseen features; one candidate per classifier epoch."""
-        c = self.config
-        zsl_syn_num = c.zsl_syn_num or c.syn_num
-        per_class = max(c.syn_num, zsl_syn_num) if c.zsl_classifier else c.syn_num
-        num_unseen = int(data.unseen_semantics.shape[0])
-        generated = synthesize_per_class(
-            self.generator, data.unseen_semantics, per_class, self.architecture["noise_dim"],
-            f"f-CLSWGAN at the evaluation after epoch {epoch + 1}")
-        by_class = generated.view(num_unseen, per_class, -1)
-        self.classifiers.clear()
-        gzsl = self.classifiers.collect("classifier_epoch", "gzsl", train_classifier(
-            torch.cat([data.features, by_class[:, :c.syn_num].flatten(0, 1)]),
-            torch.cat([data.train_positions, data.unseen_positions.repeat_interleave(c.syn_num)]),
-            data.eval_features, data.num_classes, c.classifier_epochs,
-            c.classifier_batch_size or c.syn_num, c.classifier_lr, _CLASSIFIER_BETAS))
-        zsl = None
-        if c.zsl_classifier:
-            # A separate script in the reference: its random draws must not shift the GAN's.
-            with torch.random.fork_rng(devices=[]):
-                zsl = self.classifiers.collect("zsl_epoch", "zsl", train_classifier(
-                    by_class[:, :zsl_syn_num].flatten(0, 1),
-                    torch.arange(num_unseen, device=self.device).repeat_interleave(zsl_syn_num),
-                    data.eval_features[data.eval_seen_count:], num_unseen,
-                    c.zsl_classifier_epochs, c.classifier_batch_size or zsl_syn_num,
-                    c.zsl_classifier_lr or c.classifier_lr, _CLASSIFIER_BETAS))
-        return EpochReport(epoch=epoch, gzsl_candidates=gzsl, zsl_candidates=zsl, losses=losses)
-
-    # ---------------------------------------------------------------- scoring and state
-
-    @torch.no_grad()
-    def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None
-               ) -> torch.Tensor:
-        """A candidate softmax of the last evaluation (default: `default_candidate`) applied
-        to preprocessed features [n, D]: log-probabilities [n, K] over `task.classes`, -inf on
-        the seen columns for a ZSL candidate."""
-        features = torch.as_tensor(inputs, dtype=torch.float32, device=self.device)
-        return self.classifiers.scores(candidate or self.default_candidate, task, features)
-
-    @property
-    def default_candidate(self) -> str:
-        """What `scores` uses unless told: the GZSL softmax after its last epoch (the one
-        candidate the clean protocol reports)."""
-        return f"classifier_epoch={self.config.classifier_epochs}"
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything for an exact resume, the frozen seen classifier included. Tensors are the
-        live ones: save or copy at once."""
-        if self.generator is None:
-            raise RuntimeError("f-CLSWGAN has no state before fit()")
-        return {"version": _STATE_VERSION, "config": asdict(self.config), "seed": self.seed,
-                "epoch": self.start_epoch, "architecture": dict(self.architecture),
-                "seen_classifier": asdict(self.seen_classifier),
-                "rng": self.rng.state(),
-                **{key: part.state_dict() for key, part in self._stateful().items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _STATE_VERSION:
-            raise UnseenInputError(f"f-CLSWGAN checkpoint: field 'version': expected "
-                                   f"{_STATE_VERSION}, found {state.get('version')!r}")
-        self._build(state["architecture"])
-        for key, part in self._stateful().items():
-            part.load_state_dict(state[key])
-        self.seen_classifier = SeenClassifier(**state["seen_classifier"]).to(self.device)
-        self.start_epoch = int(state["epoch"])
-        self.rng.load(state["rng"])
-
-
-def _task_tensors(task: GZSLTask, device: torch.device) -> TaskTensors:
-    if task.train_idx.size == 0 or task.unseen_classes.size == 0:
-        raise UnseenInputError(f"task '{task.name}' of benchmark '{task.benchmark.name}': "
-                               f"f-CLSWGAN needs training rows and unseen classes, found "
-                               f"{task.train_idx.size} rows and {task.unseen_classes.size} "
-                               f"unseen classes")
-    return TaskTensors.from_task(task, device)
-
-
-def _check_finite(terms: dict[str, torch.Tensor], where: str) -> None:
-    """One device sync per generator iteration; names the first non-finite term."""
-    values = torch.stack([value.float().reshape(()) for value in terms.values()])
-    bad = (~torch.isfinite(values)).nonzero()
-    if bad.numel():
-        name = list(terms)[int(bad[0, 0])]
-        raise TrainingDivergedError(f"f-CLSWGAN: '{name}' is {float(terms[name])} at {where}; "
-                                    f"the last good checkpoint is the previous epoch's")

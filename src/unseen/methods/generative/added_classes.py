@@ -1,0 +1,68 @@
+"""Classes added to a trained generative model at prediction time: only the final softmax is
+retrained, seeded, over every class of the extended label space, on inputs the method makes
+from the classes' semantic vectors alone (the training images are not in the model directory).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+
+import torch
+
+from unseen.errors import UnseenInputError
+from unseen.methods.generative.classifier import train_classifier
+from unseen.methods.generative.trainer import CLASSIFIER_BETAS, GenerativeMethod
+
+ADDED_CANDIDATE = "added_classes"
+
+
+def classifier_epochs_of(method: GenerativeMethod, candidate: str | None) -> int:
+    """The classifier epochs of the chosen candidate ("classifier_epoch=K" -> K)."""
+    match = re.fullmatch(r"classifier_epoch=(\d+)", candidate or "")
+    return int(match.group(1)) if match else method.config.classifier_epochs
+
+
+def check_class_semantics(method_name: str, class_semantics: torch.Tensor, size: int) -> None:
+    """Added classes' semantic vectors must have the model's semantic size."""
+    if class_semantics.ndim != 2 or class_semantics.shape[1] != size:
+        raise UnseenInputError(f"{method_name} added classes: expected semantic vectors of size "
+                               f"{size}, found {tuple(class_semantics.shape)}")
+
+
+@torch.no_grad()
+def seeded_refit(device: torch.device, seed: int,
+                 training_set: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+                 num_classes: int, epochs: int, batch_size: int, lr: float
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train a fresh final softmax on `training_set()` (inputs, labels), made and trained under
+    `seed` without touching the global RNG streams; returns the last epoch's (weight, bias)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        inputs, labels = training_set()
+        epochs_run = train_classifier(inputs, labels, inputs[:0], num_classes, epochs,
+                                      batch_size, lr, CLASSIFIER_BETAS)
+        last = deque(epochs_run, maxlen=1)[0]  # run every epoch, keep the last
+    return last.weight.cpu(), last.bias.cpu()
+
+
+@torch.no_grad()
+def refit(method: GenerativeMethod, class_semantics: torch.Tensor, seed: int,
+          classifier_epochs: int, semantic_size: int, per_class: int, batch_size: int,
+          inputs_for: Callable[[torch.Tensor], torch.Tensor]) -> str:
+    """Retrain the final classifier over all rows of `class_semantics` [K', A] (the model's
+    classes followed by the added ones) on `inputs_for(semantics on the device)`, `per_class`
+    rows per class in class order; store it as `ADDED_CANDIDATE` and return that name."""
+    check_class_semantics(method.label, class_semantics, semantic_size)
+    device = method.device
+    num_classes = int(class_semantics.shape[0])
+
+    def training_set() -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = inputs_for(class_semantics.to(device, torch.float32))
+        return inputs, torch.arange(num_classes, device=device).repeat_interleave(per_class)
+
+    weight, bias = seeded_refit(device, seed, training_set, num_classes, classifier_epochs,
+                                batch_size, method.config.classifier_lr)
+    method.classifiers.entries[ADDED_CANDIDATE] = ("gzsl", weight, bias)
+    return ADDED_CANDIDATE
