@@ -212,8 +212,9 @@ def _reference_iteration(nets, opts, data, batch_size, loop, c, lambda1, bug_sou
     return lambda1
 
 
-TINY = {"batch_size": 16, "encoder_hidden": 24, "generator_hidden": 20, "critic_hidden": 18,
-        "critic_iterations": 3, "lr": 1e-3, "feed_lr": 2e-3, "dec_lr": 5e-4, "a1": 0.7,
+TINY = {"batch_size": 16, "iterations_per_epoch": 1, "encoder_hidden": 24,
+        "generator_hidden": 20, "critic_hidden": 18, "critic_iterations": 3, "lr": 1e-3,
+        "feed_lr": 2e-3, "dec_lr": 5e-4, "a1": 0.7,
         "gamma_d": 10, "gamma_g": 10, "recons_weight": 0.1, "device": "cpu"}
 
 
@@ -259,7 +260,7 @@ def test_both_passes_follow_the_reference_iteration(options):
                                        lambda1, bug_source=c.replicate_reference_bugs)
     reference_rng = torch.get_rng_state()
     torch.manual_seed(5)
-    method._train_epoch(data, 0, c.batch_size, 1, _Quiet())  # pass 0, then pass 1
+    method._train_epoch(data, 0, _Quiet())  # one iteration of pass 0, then of pass 1
     assert torch.equal(torch.get_rng_state(), reference_rng)  # the same draws, in order
     assert method.penalty.weight == pytest.approx(lambda1, rel=1e-12)
     assert method.penalty.weight != c.gp_weight
@@ -277,7 +278,7 @@ def test_the_feedback_bug_switch_changes_only_the_unencoded_feedback_pass():
                     {"encoded_noise": True, "replicate_reference_bugs": False}):
         method, data = _built(**options)
         torch.manual_seed(5)
-        method._train_epoch(data, 0, method.config.batch_size, 1, _Quiet())
+        method._train_epoch(data, 0, _Quiet())
         finals[tuple(options.values())] = torch.cat([p.detach().flatten() for module in (
             method.generator, method.feedback) for p in module.parameters()])
     # (the feedback is small at init, so is the difference; exact equality is the point)

@@ -9,38 +9,33 @@ random batches, lambda adapted from their gradient norms, then one step of E, G 
 Dec unless `freeze_dec`) on the last critic batch. Every epoch synthesises unseen features with
 feedback (a2), maps every row to [x ; Dec(x) ; Dec hidden(x)] and yields one GZSL candidate per
 classifier epoch and, with `zsl_classifier`, one ZSL candidate per epoch of the unseen-only
-classifier, for the runner to select.
+classifier (on the GAN's random stream, as the reference's single script). The loop, the
+evaluation and the state are the shared `GenerativeMethod`'s; this file holds the hooks.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError, UnseenInputError
-from unseen.methods import base
-from unseen.methods.base import EpochReport, GZSLMethod, MethodConfig, TrainingMonitor, option
-from unseen.methods.cegzsl.method import _TaskTensors as TaskTensors
-from unseen.methods.generative.candidates import CandidateClassifiers
-from unseen.methods.generative.classifier import adam, train_classifier
+from unseen.methods.base import MethodConfig, option
+from unseen.methods.generative.classifier import adam
+from unseen.methods.generative.data import TaskTensors
 from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator, VAEEncoder
 from unseen.methods.generative.synthesis import synthesize_per_class
+from unseen.methods.generative.trainer import GenerativeMethod, check_options
 from unseen.methods.generative.vae import reparameterize
-from unseen.methods.generative.wgan import Batch, GradientPenalty, critic_loss, random_batch
+from unseen.methods.generative.wgan import Batch, critic_loss, random_batch
 from unseen.methods.tfvaegan.losses import decoder_loss, generator_loss
 from unseen.methods.tfvaegan.networks import Feedback, SemanticDecoder
 from unseen.methods.tfvaegan.presets import PRESETS
 
-_BETAS = (0.5, 0.999)  # the classifier's hard-coded beta1 (train_images.py:273, 282)
 _ENCODER_BETAS = (0.9, 0.999)  # E's Adam keeps PyTorch's defaults (train_images.py:109)
-_TRANSFORM_ROWS = 8192  # rows per no-grad Dec call when transforming features
-_STATE_VERSION = 1
+_NETWORKS = ("encoder", "generator", "critic", "feedback", "decoder")
 
 
 @dataclass
@@ -100,11 +95,12 @@ class TFVAEGANConfig(MethodConfig):
                                             "train_images.py:283)")
 
 
-class TFVAEGAN(GZSLMethod):
+class TFVAEGAN(GenerativeMethod):
     """TF-VAEGAN with the reference's training loop and a once-per-epoch evaluation that yields
     one candidate per classifier epoch."""
 
     name: ClassVar[str] = "tfvaegan"
+    label: ClassVar[str] = "TF-VAEGAN"
     config_class: ClassVar[type[MethodConfig]] = TFVAEGANConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"
@@ -114,22 +110,12 @@ class TFVAEGAN(GZSLMethod):
         "critic_loss", "generator_loss", "wasserstein_distance", "gradient_penalty",
         "vae_loss", "fake_reconstruction", "real_reconstruction")
 
-    # Built by `fit` (or `load_state_dict`); None before.
+    config: TFVAEGANConfig
+    # Built by `fit` (or `load_state_dict`) with G and D; None before.
     encoder: VAEEncoder | None = None
-    generator: ConditionalGenerator | None = None
-    critic: ConditionalCritic | None = None
     feedback: Feedback | None = None
     decoder: SemanticDecoder | None = None
-
-    def __init__(self, config: MethodConfig, seed: int) -> None:
-        super().__init__(config if isinstance(config, TFVAEGANConfig)
-                         else TFVAEGANConfig(**asdict(config)), seed)
-        self.config: TFVAEGANConfig
-        self.architecture: dict[str, int] = {}
-        self.penalty = GradientPenalty(self.config.gp_weight, adaptive=self.config.adaptive_gp)
-        self.classifiers = CandidateClassifiers("TF-VAEGAN")  # of the last evaluation
-        self.rng = base.EpochRNG()
-        self.optimizers: dict[str, torch.optim.Adam] = {}
+    optimizers: dict[str, torch.optim.Adam]
 
     # ---------------------------------------------------------------- construction
 
@@ -164,95 +150,46 @@ class TFVAEGAN(GZSLMethod):
                     critic_hidden=c.critic_hidden)
 
     def _modules(self) -> dict[str, nn.Module]:
-        return {"encoder": self.encoder, "generator": self.generator, "critic": self.critic,
-                "feedback": self.feedback, "decoder": self.decoder}
+        return {name: getattr(self, name) for name in _NETWORKS}
+
+    def _stateful(self) -> dict[str, Any]:
+        return {**self._modules(),
+                **{f"optimizer_{name}": opt for name, opt in self.optimizers.items()},
+                "classifiers": self.classifiers}
 
     def _check_config(self) -> None:
-        c = self.config
-        at_least = {1: ("batch_size", "encoder_hidden", "generator_hidden", "critic_hidden",
-                        "critic_iterations", "passes_per_epoch", "syn_num",
-                        "classifier_epochs", "zsl_classifier_epochs"),
-                    0: ("iterations_per_epoch", "classifier_batch_size", "recons_weight",
-                        "gamma_d", "gamma_g")}
-        for minimum, keys in at_least.items():
-            for key in keys:
-                if getattr(c, key) < minimum:
-                    raise UnseenInputError(f"option '{key}': expected >= {minimum}, "
-                                           f"found {getattr(c, key)}")
-        for key in ("lr", "feed_lr", "dec_lr", "classifier_lr", "gp_weight"):
-            if not getattr(c, key) > 0:
-                raise UnseenInputError(f"option '{key}': expected > 0, found {getattr(c, key)}")
+        super()._check_config()
+        check_options(self.config,
+                      at_least_one=("encoder_hidden", "generator_hidden", "critic_hidden",
+                                    "passes_per_epoch"),
+                      non_negative=("recons_weight", "gamma_d", "gamma_g"),
+                      positive=("lr", "feed_lr", "dec_lr", "gp_weight"))
 
-    # ---------------------------------------------------------------- training
+    def _on_start(self, data: TaskTensors, fresh: bool) -> None:
+        """The reference's data conventions, checked and applied to the task's tensors:
+        semantics L2-normalised per class (`image_util.py:42`), training features in [0, 1]
+        (the VAE's BCE target)."""
+        low, high = float(data.features.min()), float(data.features.max())
+        if low < 0 or high > 1:
+            raise UnseenInputError(f"TF-VAEGAN's BCE reconstruction needs training features "
+                                   f"in [0, 1], found [{low:.3g}, {high:.3g}]; use "
+                                   f"feature_preprocessing=minmax")
+        if self.config.l2_semantics:
+            data.seen_semantics = _l2_rows(data.seen_semantics)
+            data.unseen_semantics = _l2_rows(data.unseen_semantics)
 
-    def fit(self, task: GZSLTask, monitor: TrainingMonitor) -> None:
-        """Train epochs `start_epoch..epochs-1`; evaluate and report after each."""
-        self._check_config()
-        data = task_tensors(task, self.device, self.config.l2_semantics)
-        self._start(data)
-        c = self.config
-        num_train = int(data.features.shape[0])
-        batch_size = min(c.batch_size, num_train)
-        iterations = c.iterations_per_epoch or math.ceil(num_train / batch_size)
-        for epoch in range(self.start_epoch, c.epochs):
-            losses = self._train_epoch(data, epoch, batch_size, iterations, monitor)
-            self.start_epoch = epoch + 1
-            self.rng.report(monitor, self, self._evaluate(data, epoch, losses))
+    def _critic_phase_modules(self) -> tuple[nn.Module, ...]:
+        """D always; Dec too when `freeze_dec` keeps it out of the generator step
+        (`train_images.py:146-150, 201-205`)."""
+        if self.config.recons_weight > 0 and self.config.freeze_dec:
+            return (self.critic, self.decoder)
+        return (self.critic,)
 
-    def _start(self, data: TaskTensors) -> None:
-        """Seed and build (a fresh run), or check that the loaded checkpoint fits this task
-        and put its RNG state back (a resumed run)."""
-        architecture = self._architecture_for(data)
-        if self.start_epoch == 0:
-            base.seed_everything(self.seed)
-            self._build(architecture)
-            self.penalty = GradientPenalty(self.config.gp_weight,
-                                           adaptive=self.config.adaptive_gp)
-            return
-        if self.generator is None:
-            raise RuntimeError("start_epoch > 0 but no state was loaded")
-        if architecture != self.architecture:
-            raise UnseenInputError(f"resuming TF-VAEGAN: the checkpoint's networks "
-                                   f"{self.architecture} do not match this task and config "
-                                   f"{architecture}")
-        self.rng.restore_loaded()
-
-    def _train_epoch(self, data: TaskTensors, epoch: int, batch_size: int, iterations: int,
-                     monitor: TrainingMonitor) -> dict[str, float]:
-        c = self.config
-        terms: dict[str, torch.Tensor] = {}
-        steps = monitor.progress(range(c.passes_per_epoch * iterations),
-                                 f"TF-VAEGAN epoch {epoch + 1}/{c.epochs}",
-                                 total=c.passes_per_epoch * iterations)
-        for step in steps:
-            pass_index, iteration = divmod(step, iterations)
-            self.critic.requires_grad_(True)
-            self.decoder.requires_grad_(True)
-            for _ in range(c.critic_iterations):
-                batch, terms = self._critic_step(data, batch_size, pass_index)
-            # lambda adapts from the mean (||grad|| - 1)^2 of these critic steps
-            deviation = self.penalty.update()
-            self.critic.requires_grad_(False)
-            if c.recons_weight > 0 and c.freeze_dec:
-                self.decoder.requires_grad_(False)
-            where = (f"epoch {epoch + 1}, pass {pass_index + 1}, generator iteration "
-                     f"{iteration + 1}")
-            try:
-                terms.update(self._generator_step(batch, pass_index))
-            except RuntimeError as error:  # BCE refuses a non-finite reconstruction
-                if "between 0 and 1" not in str(error):
-                    raise
-                raise TrainingDivergedError(f"TF-VAEGAN: the reconstruction is not finite at "
-                                            f"{where}; the last good checkpoint is the "
-                                            f"previous epoch's") from None
-            _check_finite(terms, where)
-            if deviation is not None:
-                terms["squared_deviation"] = torch.tensor(deviation)
-            terms["gp_weight"] = torch.tensor(self.penalty.weight)
-        # As the reference logs: the values of the last iteration.
-        losses = {name: float(value) for name, value in terms.items()}
-        losses["wasserstein_distance"] = losses["critic_real"] - losses["critic_fake"]
+    def _epoch_losses(self, losses: dict[str, float]) -> dict[str, float]:
+        losses["gp_weight"] = self.penalty.weight  # lambda after the epoch's last update
         return losses
+
+    # ---------------------------------------------------------------- training steps
 
     def _with_feedback(self, noise: torch.Tensor, semantics: torch.Tensor, weight: float,
                        source: torch.Tensor | None = None) -> torch.Tensor:
@@ -264,7 +201,7 @@ class TFVAEGAN(GZSLMethod):
         feedback = self.feedback(self.decoder.hidden(source))
         return self.generator(noise, semantics, feedback, weight)
 
-    def _critic_step(self, data: TaskTensors, batch_size: int, pass_index: int
+    def _critic_step(self, data: TaskTensors, batch_size: int, pass_index: int = 0
                      ) -> tuple[Batch, dict[str, torch.Tensor]]:
         """One Dec step on real features, then one D step, on a fresh random batch. RNG order
         as the reference: randperm (batch), encoder eps on the CPU or noise, rand (alpha)."""
@@ -295,7 +232,7 @@ class TFVAEGAN(GZSLMethod):
         terms["real_reconstruction"] = real_reconstruction
         return batch, {name: value.detach() for name, value in terms.items()}
 
-    def _generator_step(self, batch: Batch, pass_index: int) -> dict[str, torch.Tensor]:
+    def _generator_step(self, batch: Batch, pass_index: int = 0) -> dict[str, torch.Tensor]:
         """One step of E and G (F in pass 1, Dec unless frozen) on the last critic batch; D is
         frozen (no gradient). RNG: the encoder's eps (CPU), then noise when not encoded."""
         c = self.config
@@ -317,9 +254,16 @@ class TFVAEGAN(GZSLMethod):
                 fake = self._with_feedback(noise, semantics, c.a1, source)
             else:
                 fake = self.generator(noise, semantics)
-        loss, terms = generator_loss(self.critic, self.decoder, reconstruction,
-                                     batch.features, mu, logvar, fake, semantics, c.gamma_g,
-                                     c.recons_weight)
+        try:
+            loss, terms = generator_loss(self.critic, self.decoder, reconstruction,
+                                         batch.features, mu, logvar, fake, semantics,
+                                         c.gamma_g, c.recons_weight)
+        except RuntimeError as error:  # BCE refuses a non-finite reconstruction
+            if "between 0 and 1" not in str(error):
+                raise
+            raise TrainingDivergedError(f"TF-VAEGAN: the reconstruction is not finite in a "
+                                        f"generator step of pass {pass_index + 1}; the last "
+                                        f"good checkpoint is the previous epoch's") from None
         stepped = ["encoder", "generator"]
         if pass_index == 1:
             stepped.append("feedback")
@@ -335,12 +279,6 @@ class TFVAEGAN(GZSLMethod):
     # ---------------------------------------------------------------- evaluation
 
     @torch.no_grad()
-    def transform(self, features: torch.Tensor) -> torch.Tensor:
-        """The final classifier's input [x ; Dec(x) ; Dec hidden(x)] for rows [n, D]."""
-        return torch.cat([self.decoder.transform(block)
-                          for block in features.split(_TRANSFORM_ROWS)])
-
-    @torch.no_grad()
     def _synthesize(self, semantics: torch.Tensor, per_class: int, what: str) -> torch.Tensor:
         """`per_class` features per row of `semantics`: G, then G with feedback weighted a2
         (`generate_syn_feature`, train_images.py:80-106)."""
@@ -349,120 +287,10 @@ class TFVAEGAN(GZSLMethod):
             per_class, self.architecture["semantic_dim"], what)
 
     @torch.no_grad()
-    def _evaluate(self, data: TaskTensors, epoch: int, losses: dict[str, float]) -> EpochReport:
-        """Generate unseen features, transform every row, train the GZSL softmax on [real seen ;
-        generated unseen] and the ZSL softmax on generated unseen; one candidate per
-        classifier epoch. Both classifiers draw from the GAN's random stream, as in the
-        reference's single script."""
-        c = self.config
-        num_unseen = int(data.unseen_semantics.shape[0])
-        generated = self._synthesize(data.unseen_semantics, c.syn_num,
-                                     f"TF-VAEGAN at the evaluation after epoch {epoch + 1}")
-        transformed = self.transform(torch.cat([data.features, generated]))
-        eval_transformed = self.transform(data.eval_features)
-        batch = c.classifier_batch_size or c.syn_num
-        self.classifiers.clear()
-        gzsl = self.classifiers.collect("classifier_epoch", "gzsl", self._classifier(
-            transformed,
-            torch.cat([data.train_positions, data.unseen_positions.repeat_interleave(c.syn_num)]),
-            eval_transformed, data.num_classes, batch))
-        zsl = None
-        if c.zsl_classifier:
-            zsl = self.classifiers.collect("zsl_epoch", "zsl", self._classifier(
-                transformed[data.features.shape[0]:],
-                torch.arange(num_unseen, device=self.device).repeat_interleave(c.syn_num),
-                eval_transformed[data.eval_seen_count:], num_unseen, batch,
-                epochs=c.zsl_classifier_epochs))
-        return EpochReport(epoch=epoch, gzsl_candidates=gzsl, zsl_candidates=zsl, losses=losses)
-
-    def _classifier(self, train_x: torch.Tensor, train_y: torch.Tensor, eval_x: torch.Tensor,
-                    num_classes: int, batch_size: int, epochs: int | None = None):
-        """`train_classifier` on transformed rows. The reference first builds a classifier on
-        the untransformed width and then replaces it (`classifier_images.py:29-35`): its
-        default init still draws from the RNG, so it is drawn here too."""
-        nn.Linear(self.architecture["feature_dim"], num_classes)
-        return train_classifier(train_x, train_y, eval_x, num_classes,
-                                epochs or self.config.classifier_epochs, batch_size,
-                                self.config.classifier_lr, _BETAS)
-
-    # ---------------------------------------------------------------- scoring and state
-
-    @torch.no_grad()
-    def scores(self, task: GZSLTask, inputs: torch.Tensor, candidate: str | None = None
-               ) -> torch.Tensor:
-        """A candidate softmax of the last evaluation (default: `default_candidate`) applied
-        to the transform of preprocessed features [n, D]: log-probabilities [n, K] over
-        `task.classes`, -inf on the seen columns for a ZSL candidate."""
-        if self.decoder is None:
-            raise UnseenInputError("TF-VAEGAN: expected a trained method, found no decoder")
-        features = torch.as_tensor(inputs, dtype=torch.float32, device=self.device)
-        name = candidate or self.selected_candidate or self.default_candidate
-        return self.classifiers.scores(name, task, self.transform(features))
-
-    @property
-    def default_candidate(self) -> str:
-        """The GZSL softmax after its last epoch (the one candidate the clean protocol
-        reports)."""
-        return f"classifier_epoch={self.config.classifier_epochs}"
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything for an exact resume, lambda included. Tensors are the live ones: save or
-        copy at once."""
-        if self.generator is None:
-            raise RuntimeError("TF-VAEGAN has no state before fit()")
-        return {"version": _STATE_VERSION, "config": asdict(self.config), "seed": self.seed,
-                "epoch": self.start_epoch, "architecture": dict(self.architecture),
-                "rng": self.rng.state(), "penalty": self.penalty.state_dict(),
-                "classifiers": self.classifiers.state_dict(),
-                "modules": {k: m.state_dict() for k, m in self._modules().items()},
-                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _STATE_VERSION:
-            raise UnseenInputError(f"TF-VAEGAN checkpoint: field 'version': expected "
-                                   f"{_STATE_VERSION}, found {state.get('version')!r}")
-        self._build(state["architecture"])
-        for key, module in self._modules().items():
-            module.load_state_dict(state["modules"][key])
-        for key, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][key])
-        self.penalty.load_state_dict(state["penalty"])
-        self.classifiers.load_state_dict(state["classifiers"])
-        self.start_epoch = int(state["epoch"])
-        self.rng.load(state["rng"])
-
-
-def task_tensors(task: GZSLTask, device: torch.device, l2_semantics: bool) -> TaskTensors:
-    """The task as tensors, class semantics L2-normalised per row if asked (the reference's
-    `image_util.py:42`). The VAE's BCE needs training features in [0, 1]."""
-    where = f"task '{task.name}' of benchmark '{task.benchmark.name}'"
-    if task.train_idx.size == 0 or task.unseen_classes.size == 0:
-        raise UnseenInputError(f"{where}: TF-VAEGAN needs training rows and unseen classes, "
-                               f"found {task.train_idx.size} rows and "
-                               f"{task.unseen_classes.size} unseen classes")
-    data = TaskTensors.from_task(task, device)
-    low, high = float(data.features.min()), float(data.features.max())
-    if low < 0 or high > 1:
-        raise UnseenInputError(f"{where}: TF-VAEGAN's BCE reconstruction needs training "
-                               f"features in [0, 1], found [{low:.3g}, {high:.3g}]; use "
-                               f"feature_preprocessing=minmax")
-    if not l2_semantics:
-        return data
-    return dataclasses.replace(data, seen_semantics=_l2_rows(data.seen_semantics),
-                               unseen_semantics=_l2_rows(data.unseen_semantics))
+    def _classifier_inputs(self, features: torch.Tensor) -> torch.Tensor:
+        """[x ; Dec(x) ; Dec hidden(x)] (`classifier_images.py:206-220`)."""
+        return self.decoder.transform(features)
 
 
 def _l2_rows(matrix: torch.Tensor) -> torch.Tensor:
     return matrix / matrix.norm(dim=1, keepdim=True)
-
-
-def _check_finite(terms: dict[str, torch.Tensor], where: str) -> dict[str, float]:
-    """The terms as floats (one device sync per generator iteration); raises on the first
-    non-finite one."""
-    values = dict(zip(terms, torch.stack([v.float().reshape(()) for v in terms.values()])
-                      .tolist(), strict=True))
-    for name, value in values.items():
-        if not math.isfinite(value):
-            raise TrainingDivergedError(f"TF-VAEGAN: '{name}' is {value} at {where}; the last "
-                                        f"good checkpoint is the previous epoch's")
-    return values
