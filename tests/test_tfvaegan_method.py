@@ -236,4 +236,4 @@ def test_short_run_on_semi_real_apy_beats_chance(shared_data):
     TFVAEGAN(config, seed=0).fit(apy, monitor)
     final = _harmonic_mean(apy, monitor.reports[-1].gzsl_candidates["classifier_epoch=5"])
     chance = 1.0 / apy.classes.size
-    assert final > 5 * chance, final  # 0.37, 0.40, 0.42 for seeds 0, 1, 2 when written
+    assert final > 5 * chance, final  # 0.32, 0.38, 0.39 for seeds 0, 1, 2 when written
