@@ -47,11 +47,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cegzsl_epoch import DEFAULT_MAT, awa2_shaped_benchmark, matmul_flops_per_second  # noqa: E402
+from fclswgan_epoch import AWA2_SIZES, classifier_flops  # noqa: E402
+from fclswgan_epoch import _load as load_average  # noqa: E402
 
 from unseen.data.tasks import make_test_task  # noqa: E402
 from unseen.methods.tfvaegan import TFVAEGAN, TFVAEGANConfig  # noqa: E402
-
-AWA2_SIZES = (23527, 5882, 7913)
 
 
 class StepTimer:
@@ -99,12 +99,6 @@ def pass_flops(c: TFVAEGANConfig, arch: dict[str, int], batch: int, feedback: bo
     return 2.0 * (c.critic_iterations * critic + generator)
 
 
-def classifier_flops(rows: int, eval_rows: int, dim: int, classes: int, epochs: int,
-                     batch: int) -> float:
-    steps = math.ceil(rows / batch)
-    return 2.0 * epochs * (2 * steps * batch * dim * classes + eval_rows * dim * classes)
-
-
 def evaluation_flops(c: TFVAEGANConfig, arch: dict[str, int], n_train: int, n_eval: int,
                      n_eval_unseen: int, unseen: int, classes: int) -> float:
     D, A, H = arch["feature_dim"], arch["semantic_dim"], arch["generator_hidden"]
@@ -120,10 +114,6 @@ def evaluation_flops(c: TFVAEGANConfig, arch: dict[str, int], n_train: int, n_ev
         flops += classifier_flops(generated, n_eval_unseen, dim, unseen,
                                   c.zsl_classifier_epochs, batch)
     return flops
-
-
-def _load() -> str:
-    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -145,7 +135,7 @@ def main() -> None:
 
     peak = matmul_flops_per_second()
     print(f"torch {torch.__version__} on {os.cpu_count()} CPUs with {torch.get_num_threads()} "
-          f"threads, load average {_load()}; fp32 matmul 4096^2: {peak / 1e9:.1f} GFLOP/s")
+          f"threads, load average {load_average()}; fp32 matmul 4096^2: {peak / 1e9:.1f} GFLOP/s")
     trainval, test_seen, test_unseen = args.sizes
     task = make_test_task(awa2_shaped_benchmark(args.mat, trainval=trainval,
                                                 test_seen=test_seen, test_unseen=test_unseen))
@@ -178,7 +168,7 @@ def main() -> None:
     print(f"GAN epoch (2 x {full_pass} iterations): {epoch_seconds:.1f} s"
           + ("" if timed == full_pass else f" (scaled from 2 x {timed})"))
     if args.gan_only:
-        print(f"load average at the end: {_load()}")
+        print(f"load average at the end: {load_average()}")
         return
     eval_s = min(timer.eval_seconds)
     eval_flops = evaluation_flops(config, arch, n_train, int(task.eval_idx.size),
@@ -187,7 +177,7 @@ def main() -> None:
     print(f"evaluation: {eval_s:.2f} s, {eval_flops / 1e12:.3f} TFLOP -> "
           f"{eval_flops / eval_s / 1e9:.1f} GFLOP/s = {eval_flops / eval_s / peak:.0%} of matmul")
     print(f"total {epoch_seconds + eval_s:.1f} s per epoch")
-    print(f"load average at the end: {_load()}")
+    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

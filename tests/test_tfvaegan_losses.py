@@ -109,7 +109,7 @@ def test_critic_loss_scales_means_and_penalty_by_gamma_d_as_the_reference():
     assert torch.allclose(loss, expected, rtol=0, atol=1e-9)
     assert torch.allclose(gamma_d * terms["gradient_penalty"], gp.detach(), rtol=0, atol=1e-9)
     deviation = penalty.update()  # the mean (||grad|| - 1)^2 that adapts lambda
-    assert deviation == pytest.approx(float(gp) / (gamma_d * lambda1), rel=1e-12)
+    assert deviation == pytest.approx(float(gp.detach()) / (gamma_d * lambda1), rel=1e-12)
     assert deviation > 1.05 and penalty.weight == pytest.approx(lambda1 * 1.1)
     for got, want in zip((p.grad for p in critic.parameters()), expected_grads, strict=True):
         assert torch.allclose(got, want, rtol=0, atol=1e-8)
