@@ -16,6 +16,7 @@ _METHODS = {
     "fclswgan": "unseen.methods.fclswgan:FCLSWGAN",
     "duet": "unseen.methods.duet:DUET",
     "cadavae": "unseen.methods.cadavae:CADAVAE",
+    "tfvaegan": "unseen.methods.tfvaegan:TFVAEGAN",
     "free": "unseen.methods.free:FREE",
 }
 

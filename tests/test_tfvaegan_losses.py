@@ -1,0 +1,286 @@
+"""TF-VAEGAN against literal forms of the reference (`train_images.py`,
+`networks/TFVAEGAN_model.py`): network outputs, losses (values and gradients), and whole
+generator iterations of both passes (update order, random stream, which network moves)."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_cegzsl_method import _one_thread  # noqa: F401  (autouse: one torch thread)
+
+from unseen.methods.generative.networks import ConditionalCritic as Critic
+from unseen.methods.generative.wgan import GradientPenalty, critic_loss
+from unseen.methods.tfvaegan import TFVAEGAN, TFVAEGANConfig
+from unseen.methods.tfvaegan.losses import generator_loss
+from unseen.methods.tfvaegan.networks import Feedback, SemanticDecoder
+
+SLOPE = 0.2
+
+
+# ------------------------------------------------------------------ literal reference forms
+
+def _dec(dec: SemanticDecoder, x):
+    """AttDec.forward: returns (out, hidden) with the norm written as the reference does."""
+    hidden = F.leaky_relu(dec.fc1(x), SLOPE)
+    h = dec.fc3(hidden)
+    return h / h.pow(2).sum(1).sqrt().unsqueeze(1).expand(h.size(0), h.size(1)), hidden
+
+
+def _feedback(f: Feedback, x):
+    return F.leaky_relu(f.fc2(F.leaky_relu(f.fc1(x), SLOPE)), SLOPE)
+
+
+def _gen(g, z, c, a1=None, feedback_layers=None):
+    """Generator.forward with and without feedback."""
+    x1 = F.leaky_relu(g.fc1(torch.cat((z, c), -1)), SLOPE)
+    if feedback_layers is not None:
+        x1 = x1 + a1 * feedback_layers
+    return torch.sigmoid(g.fc2(x1))
+
+
+def _enc(e, x, c):
+    h = F.leaky_relu(e.fc1(torch.cat((x, c), -1)), SLOPE)
+    h = F.leaky_relu(e.fc3(h), SLOPE)
+    return e.linear_means(h), e.linear_log_var(h)
+
+
+def _loss_fn(recon_x, x, mean, log_var):
+    bce = F.binary_cross_entropy(recon_x + 1e-12, x.detach(), reduction="sum").sum() / x.size(0)
+    kld = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp()) / x.size(0)
+    return bce + kld
+
+
+def _weighted_l1(pred, gt):
+    wt = (pred - gt).pow(2)
+    wt = wt / wt.sum(1).sqrt().unsqueeze(1).expand(wt.size(0), wt.size(1))
+    loss = wt * (pred - gt).abs()
+    return loss.sum() / loss.size(0)
+
+
+def _gradient_penalty(critic, real, fake, att, alpha, lambda1):
+    interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    out = critic(interpolates, att)
+    (gradients,) = torch.autograd.grad(out, interpolates, torch.ones_like(out),
+                                       create_graph=True)
+    return ((gradients.norm(2, dim=1) - 1) ** 2).mean() * lambda1
+
+
+# ------------------------------------------------------------------ networks and losses
+
+def test_decoder_and_feedback_match_the_reference_forward():
+    torch.manual_seed(0)
+    dec, fb = SemanticDecoder(12, 16, 5).double(), Feedback(16).double()
+    x = torch.rand(7, 12, dtype=torch.float64)
+    out, hidden = _dec(dec, x)
+    assert torch.allclose(dec(x), out, atol=1e-14)
+    assert torch.allclose(dec.hidden(x), hidden, atol=1e-14) and not dec.hidden(x).requires_grad
+    assert torch.allclose(dec.transform(x), torch.cat([x, out, hidden], 1), atol=1e-14)
+    assert torch.allclose(out.norm(dim=1), torch.ones(7, dtype=torch.float64))
+    assert torch.allclose(fb(hidden), _feedback(fb, hidden), atol=1e-14)
+
+
+def test_critic_loss_scales_means_and_penalty_by_gamma_d_as_the_reference():
+    torch.manual_seed(1)
+    critic = Critic(12, 5, 16).double()
+    with torch.no_grad():
+        critic.fc1.weight.mul_(2000)  # input gradients far from norm 1: the penalty matters
+    real, fake = torch.rand(9, 12, dtype=torch.float64), torch.rand(9, 12, dtype=torch.float64)
+    att, alpha = torch.rand(9, 5, dtype=torch.float64), torch.rand(9, 1, dtype=torch.float64)
+    gamma_d, lambda1 = 10.0, 3.0
+    # train_images.py:157-188: backward(mone) of gammaD*mean D(x), backward(one) of
+    # gammaD*mean D(x~), then gammaD * penalty.
+    critic.zero_grad()
+    d_real = gamma_d * critic(real, att).mean()
+    d_real.backward(-torch.ones((), dtype=torch.float64))
+    d_fake = gamma_d * critic(fake, att).mean()
+    d_fake.backward(torch.ones((), dtype=torch.float64))
+    gp = gamma_d * _gradient_penalty(critic, real, fake, att, alpha, lambda1)
+    gp.backward()
+    expected = (d_fake - d_real + gp).detach()
+    expected_grads = [p.grad.clone() for p in critic.parameters()]
+    critic.zero_grad()
+    penalty = GradientPenalty(lambda1, adaptive=True)
+    loss, terms = critic_loss(critic, real, fake, att, alpha, penalty, gamma_d)
+    loss.backward()
+    assert torch.allclose(loss, expected, rtol=0, atol=1e-9)
+    assert torch.allclose(gamma_d * terms["gradient_penalty"], gp.detach(), rtol=0, atol=1e-9)
+    deviation = penalty.update()  # the mean (||grad|| - 1)^2 that adapts lambda
+    assert deviation == pytest.approx(float(gp.detach()) / (gamma_d * lambda1), rel=1e-12)
+    assert deviation > 1.05 and penalty.weight == pytest.approx(lambda1 * 1.1)
+    for got, want in zip((p.grad for p in critic.parameters()), expected_grads, strict=True):
+        assert torch.allclose(got, want, rtol=0, atol=1e-8)
+
+
+def test_generator_loss_matches_the_reference_in_value_and_gradient():
+    torch.manual_seed(2)
+    critic = Critic(12, 5, 16).double().requires_grad_(False)
+    dec = SemanticDecoder(12, 16, 5).double()
+    x, att = torch.rand(8, 12, dtype=torch.float64), torch.rand(8, 5, dtype=torch.float64)
+    att = att / att.norm(dim=1, keepdim=True)
+    mu = torch.randn(8, 5, dtype=torch.float64, requires_grad=True)
+    logvar = torch.randn(8, 5, dtype=torch.float64, requires_grad=True)
+    recon = torch.rand(8, 12, dtype=torch.float64).clamp(0.05, 0.95).requires_grad_(True)
+    fake = torch.rand(8, 12, dtype=torch.float64).clamp(0.05, 0.95).requires_grad_(True)
+    leaves = [mu, logvar, recon, fake, *dec.parameters()]
+    # train_images.py:219-249 with gammaG 10 and recons_weight 0.1
+    expected = (_loss_fn(recon, x, mu, logvar) - 10.0 * critic(fake, att).mean()
+                + 0.1 * _weighted_l1(_dec(dec, fake)[0], att))
+    expected_grads = torch.autograd.grad(expected, leaves)
+    loss, terms = generator_loss(critic, dec, recon, x, mu, logvar, fake, att, 10.0, 0.1)
+    grads = torch.autograd.grad(loss, leaves)
+    assert torch.allclose(loss, expected, rtol=0, atol=1e-10)
+    assert float(terms["fake_reconstruction"].detach()) > 0.01
+    for got, want in zip(grads, expected_grads, strict=True):
+        assert torch.allclose(got, want, rtol=0, atol=1e-10)
+
+
+# ------------------------------------------------------------------ whole iterations
+
+def _reference_iteration(nets, opts, data, batch_size, loop, c, lambda1, bug_source=True):
+    """One generator iteration of train_images.py:140-260, literally (float64, CPU)."""
+    E, G, D, Fb, Dec = nets
+    N, A = data.features.shape[0], data.seen_semantics.shape[1]
+    D.requires_grad_(True)
+    Dec.requires_grad_(True)
+    gp_sum = 0.0
+    for _ in range(c.critic_iterations):
+        idx = torch.randperm(N)[0:batch_size]  # sample()
+        x, att = data.features[idx], data.seen_semantics[data.labels[idx]]
+        D.zero_grad()
+        Dec.zero_grad()
+        r_cost = c.recons_weight * _weighted_l1(_dec(Dec, x)[0], att)
+        r_cost.backward()
+        opts["decoder"].step()
+        (c.gamma_d * D(x, att).mean()).backward(-torch.ones((), dtype=x.dtype))
+        if c.encoded_noise:
+            means, log_var = _enc(E, x, att)
+            eps = torch.randn([batch_size, A], dtype=x.dtype)
+            z = eps * torch.exp(0.5 * log_var) + means
+        else:
+            z = torch.empty(batch_size, A).normal_(0, 1).to(x.dtype)
+        fake = _gen(G, z, att)
+        if loop == 1:
+            hidden = _dec(Dec, fake)[1].detach()
+            fake = _gen(G, z, att, c.a1, _feedback(Fb, hidden))
+        (c.gamma_d * D(fake.detach(), att).mean()).backward(torch.ones((), dtype=x.dtype))
+        alpha = torch.rand(batch_size, 1).to(x.dtype)
+        gp = c.gamma_d * _gradient_penalty(D, x, fake.detach(), att, alpha, lambda1)
+        gp_sum += float(gp.detach())
+        gp.backward()
+        opts["critic"].step()
+    gp_sum /= c.gamma_d * lambda1 * c.critic_iterations
+    if gp_sum > 1.05:
+        lambda1 *= 1.1
+    elif gp_sum < 1.001:
+        lambda1 /= 1.1
+    D.requires_grad_(False)
+    if c.recons_weight > 0 and c.freeze_dec:
+        Dec.requires_grad_(False)
+    for net in (E, G, Fb):
+        net.zero_grad()
+    means, log_var = _enc(E, x, att)
+    eps = torch.randn([batch_size, A], dtype=x.dtype)
+    z = eps * torch.exp(0.5 * log_var) + means
+    recon_x = _gen(G, z, att)
+    if loop == 1:
+        hidden = _dec(Dec, recon_x)[1].detach()
+        recon_x = _gen(G, z, att, c.a1, _feedback(Fb, hidden))
+    err_g = _loss_fn(recon_x, x, means, log_var)
+    if c.encoded_noise:
+        fake = recon_x
+    else:
+        noise = torch.empty(batch_size, A).normal_(0, 1).to(x.dtype)
+        fake = _gen(G, noise, att)
+        if loop == 1:
+            # the reference decodes recon_x here (the FLO bug); fixed: the fake's first pass
+            hidden = _dec(Dec, recon_x if bug_source else fake)[1].detach()
+            fake = _gen(G, noise, att, c.a1, _feedback(Fb, hidden))
+    err_g = err_g + c.gamma_g * -D(fake, att).mean()
+    Dec.zero_grad()
+    err_g = err_g + c.recons_weight * _weighted_l1(_dec(Dec, fake)[0], att)
+    err_g.backward()
+    opts["encoder"].step()
+    opts["generator"].step()
+    if loop == 1:
+        opts["feedback"].step()
+    if c.recons_weight > 0 and not c.freeze_dec:
+        opts["decoder"].step()
+    return lambda1
+
+
+TINY = {"batch_size": 16, "iterations_per_epoch": 1, "encoder_hidden": 24,
+        "generator_hidden": 20, "critic_hidden": 18, "critic_iterations": 3, "lr": 1e-3,
+        "feed_lr": 2e-3, "dec_lr": 5e-4, "a1": 0.7,
+        "gamma_d": 10, "gamma_g": 10, "recons_weight": 0.1, "device": "cpu"}
+
+
+def _built(**overrides) -> tuple[TFVAEGAN, SimpleNamespace]:
+    method = TFVAEGAN(TFVAEGANConfig().updated({**TINY, **overrides}), seed=0)
+    torch.manual_seed(0)
+    method._build({"feature_dim": 14, "semantic_dim": 6, "encoder_hidden": 24,
+                   "generator_hidden": 20, "critic_hidden": 18})
+    for module in method._modules().values():
+        module.double()  # the optimisers keep the same Parameter objects
+    torch.manual_seed(1)
+    semantics = torch.rand(5, 6, dtype=torch.float64)
+    data = SimpleNamespace(features=torch.rand(40, 14, dtype=torch.float64),
+                           labels=torch.arange(40) % 5,
+                           seen_semantics=semantics / semantics.norm(dim=1, keepdim=True))
+    return method, data
+
+
+class _Quiet:
+    def progress(self, iterable, description, total=None):
+        return iterable
+
+
+@pytest.mark.parametrize("options", [
+    {},  # CUB-like: encoded noise, Dec trained in both phases
+    {"freeze_dec": True, "a1": 0.01},  # AWA2-like
+    {"encoded_noise": False, "replicate_reference_bugs": True},  # FLO as published
+    {"encoded_noise": False, "replicate_reference_bugs": False},  # FLO fixed
+])
+def test_both_passes_follow_the_reference_iteration(options):
+    method, data = _built(**options)
+    c = method.config
+    nets = {name: copy.deepcopy(module) for name, module in method._modules().items()}
+    settings = {"encoder": (c.lr, (0.9, 0.999)), "generator": (c.lr, (0.5, 0.999)),
+                "critic": (c.lr, (0.5, 0.999)), "feedback": (c.feed_lr, (0.5, 0.999)),
+                "decoder": (c.dec_lr, (0.5, 0.999))}
+    opts = {name: torch.optim.Adam(nets[name].parameters(), lr=lr, betas=betas)
+            for name, (lr, betas) in settings.items()}
+    torch.manual_seed(5)
+    lambda1 = c.gp_weight
+    for loop in (0, 1):
+        lambda1 = _reference_iteration(list(nets.values()), opts, data, c.batch_size, loop, c,
+                                       lambda1, bug_source=c.replicate_reference_bugs)
+    reference_rng = torch.get_rng_state()
+    torch.manual_seed(5)
+    method._train_epoch(data, 0, _Quiet())  # one iteration of pass 0, then of pass 1
+    assert torch.equal(torch.get_rng_state(), reference_rng)  # the same draws, in order
+    assert method.penalty.weight == pytest.approx(lambda1, rel=1e-12)
+    assert method.penalty.weight != c.gp_weight
+    for name, module in method._modules().items():
+        for (key, got), want in zip(module.named_parameters(), nets[name].parameters(),
+                                    strict=True):
+            assert torch.allclose(got, want, rtol=0, atol=1e-10), f"{name}.{key}"
+
+
+def test_the_feedback_bug_switch_changes_only_the_unencoded_feedback_pass():
+    finals = {}
+    for options in ({"encoded_noise": False, "replicate_reference_bugs": True},
+                    {"encoded_noise": False, "replicate_reference_bugs": False},
+                    {"encoded_noise": True, "replicate_reference_bugs": True},
+                    {"encoded_noise": True, "replicate_reference_bugs": False}):
+        method, data = _built(**options)
+        torch.manual_seed(5)
+        method._train_epoch(data, 0, _Quiet())
+        finals[tuple(options.values())] = torch.cat([p.detach().flatten() for module in (
+            method.generator, method.feedback) for p in module.parameters()])
+    # (the feedback is small at init, so is the difference; exact equality is the point)
+    assert (finals[(False, True)] - finals[(False, False)]).abs().max() > 1e-12
+    assert torch.equal(finals[(True, True)], finals[(True, False)])
