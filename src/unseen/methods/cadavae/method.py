@@ -30,13 +30,18 @@ from unseen.methods.cadavae.networks import AlignedVAEs
 from unseen.methods.cadavae.presets import PRESETS
 from unseen.methods.generative.classifier import train_classifier
 from unseen.methods.generative.data import TaskTensors
-from unseen.methods.generative.trainer import CLASSIFIER_BETAS, GenerativeMethod, check_options
+from unseen.methods.generative.trainer import (
+    CLASSIFIER_BETAS,
+    GenerativeMethod,
+    SpeedOptions,
+    check_options,
+)
 
 _UNIFORM = "uniform"
 
 
 @dataclass
-class CADAVAEConfig(MethodConfig):
+class CADAVAEConfig(SpeedOptions):
     """Hyperparameters, named after the reference's `single_experiment.py` entries; every data
     set shares them except `classifier_epochs` (the presets).
 
@@ -91,12 +96,6 @@ class CADAVAEConfig(MethodConfig):
     fused_adam: bool = option(False, "the VAEs' Adam as one fused kernel: faster, last-bit "
                                      "float differences; false: the for-each Adam, "
                                      "bit-identical to the reference's update")
-    onednn_matmul: bool = option(False, "Linear layers on oneDNN's fp32 GEMM (CPU): about 2x "
-                                        "MKL's speed on AVX-512 AMD CPUs, last-bit float "
-                                        "differences; false: PyTorch's default (MKL)")
-    retain_freed_memory: bool = option(False, "glibc serves every block from the heap and "
-                                              "keeps freed memory (process-wide): no page "
-                                              "faults on the per-step buffers; same results")
 
 
 class CADAVAE(GenerativeMethod):

@@ -26,12 +26,12 @@ from unseen.methods.cegzsl.presets import PRESETS
 from unseen.methods.generative.classifier import adam
 from unseen.methods.generative.data import TaskTensors
 from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator
-from unseen.methods.generative.trainer import GenerativeMethod, check_options
+from unseen.methods.generative.trainer import GenerativeMethod, SpeedOptions, check_options
 from unseen.methods.generative.wgan import Batch, critic_loss, random_batch
 
 
 @dataclass
-class CEGZSLConfig(MethodConfig):
+class CEGZSLConfig(SpeedOptions):
     """Hyperparameters; defaults are the reference's (`--name` in comments), presets per dataset.
 
     `batch_size` is clamped to the number of training rows (the reference needs B <= N).
@@ -82,12 +82,6 @@ class CEGZSLConfig(MethodConfig):
     zsl_classifier_epochs: int = option(100, "epochs of the unseen-only classifier")
     class_loss_memory_mb: int = option(256, "memory budget (MiB) for the B x C_s x nhF "
                                             "comparator temporaries (chunking; same result)")
-    onednn_matmul: bool = option(False, "the networks' Linear layers on oneDNN's fp32 GEMM (CPU): "
-                                        "faster on AVX-512 AMD CPUs, last-bit float "
-                                        "differences; false: MKL")
-    retain_freed_memory: bool = option(False, "glibc serves every block from the heap and "
-                                              "keeps freed memory (process-wide): no page "
-                                              "faults on the per-step buffers; same results")
 
 
 class CEGZSL(GenerativeMethod):

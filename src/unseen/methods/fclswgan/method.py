@@ -25,12 +25,12 @@ from unseen.methods.fclswgan.seen_classifier import SeenClassifier, pretrain_see
 from unseen.methods.generative.classifier import adam
 from unseen.methods.generative.data import TaskTensors
 from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator
-from unseen.methods.generative.trainer import GenerativeMethod, check_options
+from unseen.methods.generative.trainer import GenerativeMethod, SpeedOptions, check_options
 from unseen.methods.generative.wgan import Batch, critic_loss, random_batch
 
 
 @dataclass
-class FCLSWGANConfig(MethodConfig):
+class FCLSWGANConfig(SpeedOptions):
     """Hyperparameters (`--name` = the reference's flag). Defaults: the values every official
     script shares; where the scripts differ, the code's default. Presets hold each script.
 
@@ -72,12 +72,6 @@ class FCLSWGANConfig(MethodConfig):
     zsl_classifier_lr: float = option(0.0, "ZSL classifier learning rate; 0: classifier_lr")
     zsl_classifier_epochs: int = option(25, "ZSL classifier epochs (hard-coded, "
                                             "clswgan.py:263)")
-    onednn_matmul: bool = option(False, "G's and D's Linear layers on oneDNN's fp32 GEMM (CPU): "
-                                        "about 1.6x faster per iteration on AVX-512 AMD CPUs, "
-                                        "last-bit float differences; false: MKL")
-    retain_freed_memory: bool = option(False, "glibc serves every block from the heap and "
-                                              "keeps freed memory (process-wide): no page "
-                                              "faults on the per-step buffers; same results")
 
 
 class FCLSWGAN(GenerativeMethod):

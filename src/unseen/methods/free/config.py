@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unseen.methods.base import MethodConfig, option
+from unseen.methods.base import option
+from unseen.methods.generative.trainer import SpeedOptions
 
 
 @dataclass
-class FREEConfig(MethodConfig):
+class FREEConfig(SpeedOptions):
     """Defaults: CUB's script (`run_cub.py`), whose values most scripts share; the presets hold
     every script. `batch_size` is clamped to the number of training rows.
 

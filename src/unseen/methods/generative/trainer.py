@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -35,6 +35,7 @@ from unseen.methods.base import (
     GZSLMethod,
     MethodConfig,
     TrainingMonitor,
+    option,
     seed_everything,
 )
 from unseen.methods.generative.candidates import CandidateClassifiers
@@ -63,6 +64,18 @@ class GenerativeConfig(Protocol):
     classifier_batch_size: int  # 0: syn_num (the references' coupling)
     zsl_classifier: bool
     zsl_classifier_epochs: int
+
+
+@dataclass
+class SpeedOptions(MethodConfig):
+    """Two speed options every generative method accepts (docs/methods/fclswgan.md §9.6.1)."""
+
+    onednn_matmul: bool = option(False, "the networks' Linear layers on oneDNN's fp32 GEMM "
+                                        "(CPU): 1.6-2x MKL's speed on AVX-512 AMD CPUs, "
+                                        "last-bit float differences; false: MKL")
+    retain_freed_memory: bool = option(False, "glibc serves every block from the heap and "
+                                              "keeps freed memory (process-wide): no page "
+                                              "faults on the per-step buffers; same results")
 
 
 def check_options(config: MethodConfig, at_least_one: Iterable[str] = (),
@@ -200,13 +213,13 @@ class GenerativeMethod(GZSLMethod):
         self._on_start(data, fresh=False)
 
     def _build_networks(self, architecture: dict[str, int]) -> None:
-        """`_build`, then two speed options (config fields; absent: off; docs/methods/
-        fclswgan.md §9.6): `retain_freed_memory` (glibc keeps freed blocks for the process)
+        """`_build`, then the two `SpeedOptions` (docs/methods/fclswgan.md §9.6.1):
+        `retain_freed_memory` (glibc keeps freed blocks for the process)
         and `onednn_matmul` (every Linear of the networks on oneDNN's GEMM)."""
-        if getattr(self.config, "retain_freed_memory", False):
+        if self.config.retain_freed_memory:
             onednn.retain_freed_memory()
         self._build(architecture)
-        if getattr(self.config, "onednn_matmul", False):
+        if self.config.onednn_matmul:
             for part in self._stateful().values():
                 if isinstance(part, nn.Module):
                     onednn.use_onednn(part)

@@ -27,7 +27,7 @@ from unseen.methods.generative.classifier import adam
 from unseen.methods.generative.data import TaskTensors
 from unseen.methods.generative.networks import ConditionalCritic, ConditionalGenerator, VAEEncoder
 from unseen.methods.generative.synthesis import synthesize_per_class
-from unseen.methods.generative.trainer import GenerativeMethod, check_options
+from unseen.methods.generative.trainer import GenerativeMethod, SpeedOptions, check_options
 from unseen.methods.generative.vae import reparameterize
 from unseen.methods.generative.wgan import Batch, critic_loss, random_batch
 from unseen.methods.tfvaegan.losses import decoder_loss, generator_loss
@@ -39,7 +39,7 @@ _NETWORKS = ("encoder", "generator", "critic", "feedback", "decoder")
 
 
 @dataclass
-class TFVAEGANConfig(MethodConfig):
+class TFVAEGANConfig(SpeedOptions):
     """Hyperparameters (`--name` = the reference's flag). Defaults: the values every official
     script shares; where the scripts differ, the CUB script's (the code's defaults are not a
     setting any script runs). Presets hold each script.
