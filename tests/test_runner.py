@@ -13,6 +13,7 @@ import torch
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import GZSLTask
 from unseen.errors import UnseenInputError
+from unseen.evaluation import best_gamma
 from unseen.methods.base import (
     EpochReport,
     GZSLMethod,
@@ -22,6 +23,7 @@ from unseen.methods.base import (
     restore_rng_state,
 )
 from unseen.runner import Runner, RunSpec, resolve_config
+from unseen.selection import load_curves
 
 
 def synthetic_loader(spec: RunSpec, seed_index: int):
@@ -257,3 +259,32 @@ def test_bad_partitions_are_refused(tmp_path, tiny_method):
                    out=str(tmp_path / "run"))
     with pytest.raises(UnseenInputError, match="only the embedded data sets"):
         Runner(spec).run()
+
+
+def test_recorded_curves_let_the_paper_run_replay_the_clean_choice(tmp_path, tiny_method):
+    overrides = {"record_curves": "true"}
+    clean = run(tmp_path, protocol="clean", seeds=(0,), overrides=overrides, name="clean")
+    run(tmp_path, protocol="paper", seeds=(0,), overrides=overrides, name="paper")
+    assert sorted(p.name for p in (tmp_path / "clean" / "curves").iterdir()) == [
+        "seed0_test.pt", "seed0_validation.pt"]
+    validation = load_curves(tmp_path / "clean" / "curves" / "seed0_validation.pt")
+    test = load_curves(tmp_path / "paper" / "curves" / "seed0_test.pt")
+    assert [point[:2] for point in test] == [(epoch, None) for epoch in range(4)]
+    assert all(list(curves) == ["last", "half"] for _, _, curves in validation + test)
+    result = clean["per_seed"][0]
+    epoch, candidate = result["selected"]["epoch"], result["selected"]["candidate"]
+    assert best_gamma(validation[epoch][2][candidate])[0] == result["gamma"]
+    # The paper run trains on trainval as the clean retrain does: its curves hold the test H.
+    unseen, seen = test[epoch][2][candidate].at(result["gamma"])
+    assert 2 * unseen * seen / (unseen + seen) == pytest.approx(result["H"], abs=1e-12)
+
+
+def test_paper_runs_do_not_depend_on_the_clean_protocols_options(tiny_method):
+    def document(protocol, overrides):
+        spec = RunSpec(method="tiny", dataset="synthetic", protocol=protocol, overrides=overrides)
+        return Runner(spec, load_benchmark=synthetic_loader).fingerprint_document()
+
+    clean_only = {"val_folds": "3", "selection_window": "5", "val_split_seed": "2"}
+    assert document("paper", clean_only) == document("paper", {})
+    assert document("clean", clean_only) != document("clean", {})
+    assert document("paper", {"gamma": "0.5"}) != document("paper", {})

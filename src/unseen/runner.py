@@ -50,7 +50,12 @@ from unseen.selection import Selection, SelectionMonitor, combine_folds
 PROTOCOLS = ("clean", "paper")
 RUN_OPTION_KEYS = ("feature_preprocessing", "semantic_preprocessing", "val_unseen_fraction",
                    "val_seen_fraction", "val_split_seed", "val_folds", "gamma",
-                   "selection_window")
+                   "selection_window", "record_curves")
+
+# Options that only the clean protocol's validation reads: a paper run made under other values
+# (or other defaults) is the same run.
+CLEAN_ONLY_OPTIONS = ("val_unseen_fraction", "val_seen_fraction", "val_split_seed", "val_folds",
+                      "selection_window")
 
 
 @dataclass
@@ -125,6 +130,9 @@ class RunOptions:
                                        "decides")
     selection_window: int = option(1, "clean protocol: choose the epoch by the mean H of this "
                                       "many consecutive epochs (1: the best single epoch)")
+    record_curves: bool = option(False, "write every candidate's exact seen-unseen curve at "
+                                        "every evaluation of every phase to curves/ (for "
+                                        "benchmarks/selection_rules.py)")
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -264,7 +272,8 @@ class Runner:
             "protocol": self.spec.protocol,
             "preset": self.spec.preset or _default_preset(self.method_class, self.spec.dataset),
             "hyperparameters": asdict(self.config),
-            "run_options": asdict(self.options),
+            "run_options": {key: value for key, value in asdict(self.options).items()
+                            if self.spec.protocol == "clean" or key not in CLEAN_ONLY_OPTIONS},
             # The package version, not the git SHA: a commit between a kill and --resume must
             # not make the run impossible to resume (the SHA is in config.json's environment).
             "code_version": __version__,
@@ -422,9 +431,14 @@ class Runner:
             print_row(row)
 
         window = min(self.options.selection_window, int(getattr(config, "epochs", 1)) or 1)
+        curves_path = None
+        if self.options.record_curves:
+            curves_path = self.run_dir.curves_path(seed, phase)
+            curves_path.parent.mkdir(exist_ok=True)
         monitor = SelectionMonitor(task, gamma, checkpoint_path, self.run_dir.save_checkpoint,
                                    log_row, selection, only_candidate, only_zsl_candidate,
-                                   scores=scores, window=window, console=self.console)
+                                   scores=scores, window=window, console=self.console,
+                                   curves_path=curves_path)
         if method.start_epoch < config.epochs:  # else: finished before a kill; scores restored
             method.fit(task, monitor)
         chosen = monitor.selection.candidate or only_candidate
