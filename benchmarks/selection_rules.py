@@ -36,14 +36,17 @@ from unseen.selection import load_curves, window_mean
 class Rule:
     folds: int  # validation folds averaged (the first `folds` recorded)
     window: int  # epochs averaged when choosing the epoch
-    gamma: str  # fold_mean | curve_mean | zero
+    # fold_mean: each fold's best gamma, averaged (the runner's rule); curve_mean: the argmax
+    # of the folds' mean H(gamma) curve; half: fold_mean shrunk halfway to 0; zero: gamma 0
+    # (`--set gamma=0`), the epoch and candidate chosen by their validation H at gamma 0.
+    gamma: str
 
     @property
     def name(self) -> str:
         return f"folds={self.folds} window={self.window} gamma={self.gamma}"
 
 
-RULES = [Rule(f, w, g) for g in ("fold_mean", "curve_mean", "zero") for f in (1, 3)
+RULES = [Rule(f, w, g) for g in ("fold_mean", "curve_mean", "half", "zero") for f in (1, 3)
          for w in (1, 3, 5) if not (g == "curve_mean" and f == 1)]
 
 
@@ -73,9 +76,10 @@ def score(curves: list[SeenUnseenCurve], rule: Rule) -> tuple[float, float]:
     """(validation score, gamma) of one (epoch, candidate) over the folds' curves."""
     if rule.gamma == "zero":
         return float(np.mean([h_at(c, np.zeros(1))[0] for c in curves])), 0.0
-    if rule.gamma == "fold_mean":  # each fold's best gamma, as the runner chooses it
+    if rule.gamma in ("fold_mean", "half"):  # each fold's best gamma, as the runner chooses it
         best = [best_gamma(c) for c in curves]
-        return float(np.mean([b[3] for b in best])), float(np.mean([b[0] for b in best]))
+        gamma = float(np.mean([b[0] for b in best]))
+        return float(np.mean([b[3] for b in best])), gamma / 2 if rule.gamma == "half" else gamma
     grid = midpoints(np.unique(np.concatenate([c.gammas for c in curves])))
     mean_h = np.mean([h_at(c, grid) for c in curves], axis=0)
     k = int(np.nanargmax(mean_h))
@@ -177,6 +181,20 @@ def summarise(rows: list[dict], decision: set[str]) -> None:
             if diffs:
                 print(f"| {rule.name} | {np.mean(np.abs(diffs)):.2f} | {np.mean(diffs):+.2f} | "
                       f"{np.mean(hs):.2f} | {np.mean(ps):.2f} | {len(diffs)} |")
+        methods = sorted({method for _, method, dataset in cells if keep(dataset)})
+        print(f"\n{subset} data sets, per method: clean H (clean - paper), mean over data sets")
+        print("| rule | " + " | ".join(methods) + " |")
+        print("|---" * (len(methods) + 1) + "|")
+        for rule in RULES:
+            texts = []
+            for method in methods:
+                mine = [seeds for (name, m, dataset), seeds in cells.items()
+                        if name == rule.name and m == method and keep(dataset)]
+                h = np.mean([np.mean([r["H_clean"] for r in seeds]) for seeds in mine])
+                d = np.mean([np.mean([r["H_clean"] - r["H_paper"] for r in seeds])
+                             for seeds in mine])
+                texts.append(f"{h:.1f} ({d:+.1f})" if mine else "-")
+            print(f"| {rule.name} | " + " | ".join(texts) + " |")
 
 
 def main() -> None:

@@ -115,7 +115,9 @@ def test_clean_protocol_writes_a_complete_run_directory(tmp_path, tiny_method):
     assert results["H"] == pytest.approx(sum(r["H"] for r in on_disk["per_seed"]) / 2)
     rows = list(csv.DictReader((root / "metrics.csv").open()))
     phases = {(r["seed"], r["phase"]) for r in rows}
-    assert phases == {("0", "validation"), ("0", "test"), ("1", "validation"), ("1", "test")}
+    # The default rule: three validation folds, then the retrain on trainval.
+    assert phases == {(seed, phase) for seed in ("0", "1")
+                      for phase in ("validation", "validation2", "validation3", "test")}
     # The test phase retrains for exactly the epochs chosen on validation.
     for seed in on_disk["per_seed"]:
         test_epochs = [int(r["epoch"]) for r in rows
@@ -126,11 +128,13 @@ def test_clean_protocol_writes_a_complete_run_directory(tmp_path, tiny_method):
     assert (root / "checkpoints" / "seed0_final.pt").is_file()
     config = json.loads((root / "config.json").read_text())
     assert config["run_options"]["feature_preprocessing"] == "minmax"
+    assert (config["run_options"]["val_folds"], config["run_options"]["selection_window"]) == (3, 3)
     assert config["hyperparameters"]["epochs"] == 4
 
 
 def test_paper_protocol_selects_on_test_and_says_so(tmp_path, tiny_method):
-    results = run(tmp_path, protocol="paper", seeds=(0,))
+    # The clean protocol's epoch window does not apply: the best single epoch on test.
+    results = run(tmp_path, protocol="paper", seeds=(0,), overrides={"selection_window": "3"})
     assert results["per_seed"][0]["selected"]["on"] == "test"
     assert "TEST" in results["protocol_description"]
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
@@ -176,7 +180,8 @@ def test_selection_window_is_capped_at_the_epochs_and_validated(tmp_path, tiny_m
 
 
 def test_validation_folds_train_one_phase_each_and_choose_on_their_mean(tmp_path, tiny_method):
-    results = run(tmp_path, protocol="clean", seeds=(0,), overrides={"val_folds": "3"})
+    results = run(tmp_path, protocol="clean", seeds=(0,),
+                  overrides={"val_folds": "3", "selection_window": "1"})
     root = tmp_path / "run"
     rows = list(csv.DictReader((root / "metrics.csv").open()))
     assert {r["phase"] for r in rows} == {"validation", "validation2", "validation3", "test"}
@@ -262,7 +267,7 @@ def test_bad_partitions_are_refused(tmp_path, tiny_method):
 
 
 def test_recorded_curves_let_the_paper_run_replay_the_clean_choice(tmp_path, tiny_method):
-    overrides = {"record_curves": "true"}
+    overrides = {"record_curves": "true", "val_folds": "1", "selection_window": "1"}
     clean = run(tmp_path, protocol="clean", seeds=(0,), overrides=overrides, name="clean")
     run(tmp_path, protocol="paper", seeds=(0,), overrides=overrides, name="paper")
     assert sorted(p.name for p in (tmp_path / "clean" / "curves").iterdir()) == [
