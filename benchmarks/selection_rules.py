@@ -37,7 +37,8 @@ class Rule:
     folds: int  # validation folds averaged (the first `folds` recorded)
     window: int  # epochs averaged when choosing the epoch
     # fold_mean: each fold's best gamma, averaged (the runner's rule); curve_mean: the argmax
-    # of the folds' mean H(gamma) curve; half: fold_mean shrunk halfway to 0; zero: gamma 0
+    # of the folds' mean H(gamma) curve; half: fold_mean shrunk halfway to 0 (the runner's
+    # `gamma_shrink=0.5`); zero: gamma 0
     # (`--set gamma=0`), the epoch and candidate chosen by their validation H at gamma 0.
     gamma: str
 
@@ -134,7 +135,9 @@ def analyse(method: str, label: str, clean: Path, paper: Path) -> list[dict]:
     clean_results = json.loads((clean / "results.json").read_text())
     paper_results = json.loads((paper / "results.json").read_text())
     options = json.loads((clean / "config.json").read_text())["run_options"]
-    used = Rule(options["val_folds"], options["selection_window"], "fold_mean")
+    shrink = options.get("gamma_shrink", 1.0)  # runs made before the option: 1
+    used = Rule(options["val_folds"], options["selection_window"],
+                {1.0: "fold_mean", 0.5: "half"}.get(shrink, "other"))
     paper_h = {r["seed"]: r["H"] for r in paper_results["per_seed"]}
     rows = []
     for result in clean_results["per_seed"]:

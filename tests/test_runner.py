@@ -267,7 +267,8 @@ def test_bad_partitions_are_refused(tmp_path, tiny_method):
 
 
 def test_recorded_curves_let_the_paper_run_replay_the_clean_choice(tmp_path, tiny_method):
-    overrides = {"record_curves": "true", "val_folds": "1", "selection_window": "1"}
+    overrides = {"record_curves": "true", "val_folds": "1", "selection_window": "1",
+                 "gamma_shrink": "1"}
     clean = run(tmp_path, protocol="clean", seeds=(0,), overrides=overrides, name="clean")
     run(tmp_path, protocol="paper", seeds=(0,), overrides=overrides, name="paper")
     assert sorted(p.name for p in (tmp_path / "clean" / "curves").iterdir()) == [
@@ -293,3 +294,18 @@ def test_paper_runs_do_not_depend_on_the_clean_protocols_options(tiny_method):
     assert document("paper", clean_only) == document("paper", {})
     assert document("clean", clean_only) != document("clean", {})
     assert document("paper", {"gamma": "0.5"}) != document("paper", {})
+
+
+def test_gamma_shrink_scales_the_validation_gamma_and_nothing_else(tmp_path, tiny_method):
+    one_fold = {"val_folds": "1", "selection_window": "1"}
+    full = run(tmp_path, seeds=(0,), overrides={**one_fold, "gamma_shrink": "1"}, name="full")
+    half = run(tmp_path, seeds=(0,), overrides=one_fold, name="half")  # the default, 0.5
+    assert full["per_seed"][0]["gamma"] != 0.0
+    assert half["per_seed"][0]["gamma"] == pytest.approx(0.5 * full["per_seed"][0]["gamma"])
+    assert half["per_seed"][0]["selected"] == full["per_seed"][0]["selected"]
+    fixed = run(tmp_path, seeds=(0,), overrides={**one_fold, "gamma": "0.3"}, name="fixed")
+    assert fixed["per_seed"][0]["gamma"] == 0.3  # a fixed gamma is not shrunk
+    with pytest.raises(UnseenInputError, match="gamma_shrink"):
+        resolve_config(RunSpec(method="tiny", dataset="synthetic",
+                               overrides={"gamma_shrink": "1.5"}))
+
