@@ -258,7 +258,7 @@ def test_clean_protocol_selects_among_mid_epoch_points_and_retrains_to_it(setup,
                        "epochs": "2", "batch_size": "3", "num_workers": "0", "device": "cpu",
                        "eval_every_steps": "1", "gradient_accumulation": "1",
                        "pixel_cache_dir": str(setup["cache"]),
-                       "val_seen_fraction": "0.3"})
+                       "val_seen_fraction": "0.3", "val_folds": "1", "selection_window": "1"})
     runner = Runner(spec, load_benchmark=lambda spec, index: benchmark)
     results = runner.run()
     selected = results["per_seed"][0]["selected"]

@@ -23,7 +23,8 @@ def shapes_run(tmp_path_factory):
     benchmark = load_rendered(0, cache_dir=root / "data", images_per_class=IMAGES_PER_CLASS,
                               progress=False)
     spec = RunSpec(method="duet", dataset="shapes", protocol="clean",
-                   overrides={"epochs": "1", "pixel_cache_dir": str(root / "pixels")},
+                   overrides={"epochs": "1", "pixel_cache_dir": str(root / "pixels"),
+                              "val_folds": "1"},  # one validation training: this test's cost
                    seeds=[0], out=str(root / "run"))
     results = Runner(spec, load_benchmark=lambda spec, index: benchmark).run()
     return {"root": root, "run": root / "run", "benchmark": benchmark, "results": results}

@@ -13,6 +13,7 @@ import torch
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import GZSLTask
 from unseen.errors import UnseenInputError
+from unseen.evaluation import best_gamma
 from unseen.methods.base import (
     EpochReport,
     GZSLMethod,
@@ -22,6 +23,7 @@ from unseen.methods.base import (
     restore_rng_state,
 )
 from unseen.runner import Runner, RunSpec, resolve_config
+from unseen.selection import load_curves
 
 
 def synthetic_loader(spec: RunSpec, seed_index: int):
@@ -113,7 +115,9 @@ def test_clean_protocol_writes_a_complete_run_directory(tmp_path, tiny_method):
     assert results["H"] == pytest.approx(sum(r["H"] for r in on_disk["per_seed"]) / 2)
     rows = list(csv.DictReader((root / "metrics.csv").open()))
     phases = {(r["seed"], r["phase"]) for r in rows}
-    assert phases == {("0", "validation"), ("0", "test"), ("1", "validation"), ("1", "test")}
+    # The default rule: three validation folds, then the retrain on trainval.
+    assert phases == {(seed, phase) for seed in ("0", "1")
+                      for phase in ("validation", "validation2", "validation3", "test")}
     # The test phase retrains for exactly the epochs chosen on validation.
     for seed in on_disk["per_seed"]:
         test_epochs = [int(r["epoch"]) for r in rows
@@ -124,11 +128,13 @@ def test_clean_protocol_writes_a_complete_run_directory(tmp_path, tiny_method):
     assert (root / "checkpoints" / "seed0_final.pt").is_file()
     config = json.loads((root / "config.json").read_text())
     assert config["run_options"]["feature_preprocessing"] == "minmax"
+    assert (config["run_options"]["val_folds"], config["run_options"]["selection_window"]) == (3, 3)
     assert config["hyperparameters"]["epochs"] == 4
 
 
 def test_paper_protocol_selects_on_test_and_says_so(tmp_path, tiny_method):
-    results = run(tmp_path, protocol="paper", seeds=(0,))
+    # The clean protocol's epoch window does not apply: the best single epoch on test.
+    results = run(tmp_path, protocol="paper", seeds=(0,), overrides={"selection_window": "3"})
     assert results["per_seed"][0]["selected"]["on"] == "test"
     assert "TEST" in results["protocol_description"]
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
@@ -174,7 +180,8 @@ def test_selection_window_is_capped_at_the_epochs_and_validated(tmp_path, tiny_m
 
 
 def test_validation_folds_train_one_phase_each_and_choose_on_their_mean(tmp_path, tiny_method):
-    results = run(tmp_path, protocol="clean", seeds=(0,), overrides={"val_folds": "3"})
+    results = run(tmp_path, protocol="clean", seeds=(0,),
+                  overrides={"val_folds": "3", "selection_window": "1"})
     root = tmp_path / "run"
     rows = list(csv.DictReader((root / "metrics.csv").open()))
     assert {r["phase"] for r in rows} == {"validation", "validation2", "validation3", "test"}
@@ -257,3 +264,48 @@ def test_bad_partitions_are_refused(tmp_path, tiny_method):
                    out=str(tmp_path / "run"))
     with pytest.raises(UnseenInputError, match="only the embedded data sets"):
         Runner(spec).run()
+
+
+def test_recorded_curves_let_the_paper_run_replay_the_clean_choice(tmp_path, tiny_method):
+    overrides = {"record_curves": "true", "val_folds": "1", "selection_window": "1",
+                 "gamma_shrink": "1"}
+    clean = run(tmp_path, protocol="clean", seeds=(0,), overrides=overrides, name="clean")
+    run(tmp_path, protocol="paper", seeds=(0,), overrides=overrides, name="paper")
+    assert sorted(p.name for p in (tmp_path / "clean" / "curves").iterdir()) == [
+        "seed0_test.pt", "seed0_validation.pt"]
+    validation = load_curves(tmp_path / "clean" / "curves" / "seed0_validation.pt")
+    test = load_curves(tmp_path / "paper" / "curves" / "seed0_test.pt")
+    assert [point[:2] for point in test] == [(epoch, None) for epoch in range(4)]
+    assert all(list(curves) == ["last", "half"] for _, _, curves in validation + test)
+    result = clean["per_seed"][0]
+    epoch, candidate = result["selected"]["epoch"], result["selected"]["candidate"]
+    assert best_gamma(validation[epoch][2][candidate])[0] == result["gamma"]
+    # The paper run trains on trainval as the clean retrain does: its curves hold the test H.
+    unseen, seen = test[epoch][2][candidate].at(result["gamma"])
+    assert 2 * unseen * seen / (unseen + seen) == pytest.approx(result["H"], abs=1e-12)
+
+
+def test_paper_runs_do_not_depend_on_the_clean_protocols_options(tiny_method):
+    def document(protocol, overrides):
+        spec = RunSpec(method="tiny", dataset="synthetic", protocol=protocol, overrides=overrides)
+        return Runner(spec, load_benchmark=synthetic_loader).fingerprint_document()
+
+    clean_only = {"val_folds": "3", "selection_window": "5", "val_split_seed": "2"}
+    assert document("paper", clean_only) == document("paper", {})
+    assert document("clean", clean_only) != document("clean", {})
+    assert document("paper", {"gamma": "0.5"}) != document("paper", {})
+
+
+def test_gamma_shrink_scales_the_validation_gamma_and_nothing_else(tmp_path, tiny_method):
+    one_fold = {"val_folds": "1", "selection_window": "1"}
+    full = run(tmp_path, seeds=(0,), overrides={**one_fold, "gamma_shrink": "1"}, name="full")
+    half = run(tmp_path, seeds=(0,), overrides=one_fold, name="half")  # the default, 0.5
+    assert full["per_seed"][0]["gamma"] != 0.0
+    assert half["per_seed"][0]["gamma"] == pytest.approx(0.5 * full["per_seed"][0]["gamma"])
+    assert half["per_seed"][0]["selected"] == full["per_seed"][0]["selected"]
+    fixed = run(tmp_path, seeds=(0,), overrides={**one_fold, "gamma": "0.3"}, name="fixed")
+    assert fixed["per_seed"][0]["gamma"] == 0.3  # a fixed gamma is not shrunk
+    with pytest.raises(UnseenInputError, match="gamma_shrink"):
+        resolve_config(RunSpec(method="tiny", dataset="synthetic",
+                               overrides={"gamma_shrink": "1.5"}))
+

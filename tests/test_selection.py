@@ -9,8 +9,9 @@ import torch
 
 from unseen.data.synthetic import synthetic_benchmark
 from unseen.data.tasks import make_test_task
+from unseen.evaluation import evaluate
 from unseen.methods.base import EpochReport
-from unseen.selection import Selection, SelectionMonitor, combine_folds
+from unseen.selection import Selection, SelectionMonitor, combine_folds, load_curves
 
 VALIDATION_H = [0.9, 0.1, 0.5, 0.6, 0.7, 0.65]  # a lucky first epoch, then a steady climb
 
@@ -104,3 +105,28 @@ def test_monitor_records_every_candidate_for_fold_combination():
     assert set(table) == {"x", "y"}
     assert table[monitor.selection.candidate][0] == monitor.selection.H
     assert monitor.selection.zsl_history == [{}]
+
+
+def test_recorded_curves_reproduce_every_candidate_at_any_gamma_and_survive_a_resume(tmp_path):
+    task = make_test_task(synthetic_benchmark(images_per_class=10))
+    labels = torch.as_tensor(task.labels_of(task.eval_idx))
+    is_seen = torch.as_tensor(task.is_seen_class)
+    path = tmp_path / "curves.pt"
+    generator = torch.Generator().manual_seed(0)
+    epochs = [{"x": torch.randn(task.eval_idx.size, len(task.classes), generator=generator),
+               "y": torch.randn(task.eval_idx.size, len(task.classes), generator=generator)}
+              for _ in range(3)]
+    monitor = SelectionMonitor(task, None, None, None, lambda row: None, curves_path=path)
+    for epoch in range(3):
+        monitor.epoch_end(None, EpochReport(epoch, epochs[epoch]))
+    # A resumed phase that restarts at epoch 1 replaces epochs 1 and 2 instead of appending.
+    resumed = SelectionMonitor(task, None, None, None, lambda row: None, curves_path=path)
+    resumed.epoch_end(None, EpochReport(1, {"x": epochs[0]["x"], "y": epochs[0]["y"]}))
+    recorded = load_curves(path)
+    assert [(epoch, step) for epoch, step, _ in recorded] == [(0, None), (1, None)]
+    for (_, _, curves), scores in zip(recorded, [epochs[0], epochs[0]], strict=True):
+        assert list(curves) == ["x", "y"]
+        for name, curve in curves.items():
+            for gamma in (-1.5, -0.2, 0.0, 0.3, 2.0):
+                expected = evaluate(scores[name], labels, is_seen, gamma=gamma)
+                assert curve.at(gamma) == pytest.approx((expected.U, expected.S), abs=1e-12)

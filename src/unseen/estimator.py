@@ -121,8 +121,8 @@ class GZSLClassifier:
         self.task_: GZSLTask = test_task
         self.selection_: Selection = selection
         self.candidate_: str = selection.candidate
-        self.gamma_: float = (float(selection.result["gamma"]) if options.gamma is None
-                              else float(options.gamma))
+        self.gamma_: float = (options.gamma_shrink * float(selection.result["gamma"])
+                              if options.gamma is None else float(options.gamma))
         self.epochs_: int = selection.epoch + 1
         self.class_ids_: np.ndarray = test_task.classes
         self.classes_: np.ndarray = np.array([benchmark.class_names[c] for c in test_task.classes])

@@ -109,6 +109,10 @@ class RunDirectory:
     def final_checkpoint_path(self, seed: int) -> Path:
         return self.root / "checkpoints" / f"seed{seed}_final.pt"
 
+    def curves_path(self, seed: int, phase: str) -> Path:
+        """Every candidate's seen-unseen curve per evaluation (run option `record_curves`)."""
+        return self.root / "curves" / f"seed{seed}_{phase}.pt"
+
     def scores_path(self, seed: int) -> Path:
         return self.root / "scores" / f"seed{seed}.pt"
 
@@ -193,7 +197,7 @@ class RunDirectory:
 
 _RUN_FILES = ("fingerprint.json", "config.json", "state.json", "metrics.csv", "results.json",
               "report.md")
-_RUN_FOLDERS = ("checkpoints", "scores", "tensorboard")
+_RUN_FOLDERS = ("checkpoints", "scores", "tensorboard", "curves")
 
 
 class ScalarLogger:

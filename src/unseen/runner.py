@@ -50,7 +50,12 @@ from unseen.selection import Selection, SelectionMonitor, combine_folds
 PROTOCOLS = ("clean", "paper")
 RUN_OPTION_KEYS = ("feature_preprocessing", "semantic_preprocessing", "val_unseen_fraction",
                    "val_seen_fraction", "val_split_seed", "val_folds", "gamma",
-                   "selection_window")
+                   "selection_window", "gamma_shrink", "record_curves")
+
+# Options that only the clean protocol's validation reads: a paper run made under other values
+# (or other defaults) is the same run.
+CLEAN_ONLY_OPTIONS = ("val_unseen_fraction", "val_seen_fraction", "val_split_seed", "val_folds",
+                      "selection_window", "gamma_shrink")
 
 
 @dataclass
@@ -118,13 +123,22 @@ class RunOptions:
     val_seen_fraction: float = option(0.2, "clean protocol: fraction of the other seen classes' "
                                            "images held out as pseudo test-seen")
     val_split_seed: int = option(0, "seed of the validation class split")
-    # The xlsa17 protocol defines three validation class splits.
-    val_folds: int = option(1, "clean protocol: validation class splits whose mean H makes "
+    # The xlsa17 protocol defines three validation class splits. The default rule (3 folds,
+    # window 3, gamma_shrink 0.5) kept the clean protocol's H closest to the paper protocol's
+    # on a declared subset of files (docs/protocols.md, benchmarks/selection_rules.py).
+    val_folds: int = option(3, "clean protocol: validation class splits whose mean H makes "
                                "the choice (each costs one training)")
     gamma: float | None = option(None, "fixed calibrated-stacking gamma; unset: the protocol "
                                        "decides")
-    selection_window: int = option(1, "clean protocol: choose the epoch by the mean H of this "
+    selection_window: int = option(3, "clean protocol: choose the epoch by the mean H of this "
                                       "many consecutive epochs (1: the best single epoch)")
+    # Chosen with val_folds and selection_window (docs/protocols.md): halfway to 0 kept the
+    # clean H closest to the paper protocol's; 0 is no calibration, not a published constant.
+    gamma_shrink: float = option(0.5, "clean protocol: the gamma chosen on validation is "
+                                      "multiplied by this (1: as chosen; 0.5: halfway to 0)")
+    record_curves: bool = option(False, "write every candidate's exact seen-unseen curve at "
+                                        "every evaluation of every phase to curves/ (for "
+                                        "benchmarks/selection_rules.py)")
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -157,6 +171,9 @@ def resolve_config(spec: RunSpec) -> tuple[type[GZSLMethod], MethodConfig, RunOp
         if getattr(options, key) < 1:
             raise UnseenInputError(f"option '{key}': expected a positive integer, found "
                                    f"{getattr(options, key)}")
+    if not 0.0 <= options.gamma_shrink <= 1.0:
+        raise UnseenInputError(f"option 'gamma_shrink': expected a number in [0, 1], found "
+                               f"{options.gamma_shrink}")
     return method_class, config, options
 
 
@@ -264,7 +281,8 @@ class Runner:
             "protocol": self.spec.protocol,
             "preset": self.spec.preset or _default_preset(self.method_class, self.spec.dataset),
             "hyperparameters": asdict(self.config),
-            "run_options": asdict(self.options),
+            "run_options": {key: value for key, value in asdict(self.options).items()
+                            if self.spec.protocol == "clean" or key not in CLEAN_ONLY_OPTIONS},
             # The package version, not the git SHA: a commit between a kill and --resume must
             # not make the run impossible to resume (the SHA is in config.json's environment).
             "code_version": __version__,
@@ -350,8 +368,8 @@ class Runner:
             scores, zsl_scores = monitor.scores["best"], monitor.scores["best_zsl"]
         else:
             selection = self._validation_selection(seed, benchmark, seed_state, state)
-            gamma = self.options.gamma if self.options.gamma is not None else float(
-                selection.result["gamma"])
+            gamma = self.options.gamma if self.options.gamma is not None else (
+                self.options.gamma_shrink * float(selection.result["gamma"]))
             # Retrain on trainval for the chosen number of epochs; no choice is made on test.
             # Methods that evaluate mid-epoch stop at the chosen batch (`stop_after_steps`).
             retrain = {"epochs": selection.epoch + 1}
@@ -421,10 +439,17 @@ class Runner:
             self.scalars.log(f"seed{seed}/{phase}", row, row["epoch"])
             print_row(row)
 
-        window = min(self.options.selection_window, int(getattr(config, "epochs", 1)) or 1)
+        # The window is a clean-protocol rule: the paper protocol keeps the best epoch on test.
+        window = (min(self.options.selection_window, int(getattr(config, "epochs", 1)) or 1)
+                  if self.spec.protocol == "clean" else 1)
+        curves_path = None
+        if self.options.record_curves:
+            curves_path = self.run_dir.curves_path(seed, phase)
+            curves_path.parent.mkdir(exist_ok=True)
         monitor = SelectionMonitor(task, gamma, checkpoint_path, self.run_dir.save_checkpoint,
                                    log_row, selection, only_candidate, only_zsl_candidate,
-                                   scores=scores, window=window, console=self.console)
+                                   scores=scores, window=window, console=self.console,
+                                   curves_path=curves_path)
         if method.start_epoch < config.epochs:  # else: finished before a kill; scores restored
             method.fit(task, monitor)
         chosen = monitor.selection.candidate or only_candidate

@@ -18,8 +18,10 @@ import torch
 
 from unseen.data.tasks import GZSLTask
 from unseen.errors import TrainingDivergedError
-from unseen.evaluation import EvaluationResult, evaluate, zsl_accuracy
+from unseen.evaluation import EvaluationResult, SeenUnseenCurve, evaluate, zsl_accuracy
+from unseen.io import atomic_torch_save
 from unseen.methods.base import EpochReport, GZSLMethod
+from unseen.parallel import is_main_process
 from unseen.progress import Console
 
 
@@ -54,15 +56,23 @@ class SelectionMonitor:
     final test phase, where the choice was already made on validation). `window` > 1 chooses
     the epoch by the mean H of the last `window` epochs (only full windows count), so a single
     lucky epoch on a small validation task is not picked; the candidate and gamma are then
-    those of the window's last epoch.
+    those of the window's last epoch. `curves_path`, when set, receives the exact seen-unseen
+    curve of every candidate at every evaluation (`load_curves`), from which other selection
+    rules can be scored without retraining (benchmarks/selection_rules.py).
     """
 
     def __init__(self, task: GZSLTask, gamma: float | None, checkpoint_path: Path | None,
                  save_checkpoint, log_row, selection: Selection | None = None,
                  only_candidate: str | None = None, only_zsl_candidate: str | None = None,
                  scores: dict[str, torch.Tensor | None] | None = None,
-                 window: int = 1, console: Console | None = None) -> None:
+                 window: int = 1, console: Console | None = None,
+                 curves_path: Path | None = None) -> None:
         self.task = task
+        self.curves_path = curves_path
+        self.curves: list[dict[str, Any]] = []  # recorded evaluations (`curves_path`)
+        if curves_path is not None and curves_path.is_file():
+            self.curves = torch.load(curves_path, map_location="cpu",
+                                     weights_only=True)["evaluations"]
         self.console = console or Console()
         self.window = window
         self.gamma = gamma
@@ -119,12 +129,24 @@ class SelectionMonitor:
                "H": best.H, "T1": t1, "AUSUC": best.AUSUC, "gamma": best.gamma,
                **{f"loss_{k}": v for k, v in report.losses.items()}}
         self.log_row(row)
+        if self.curves_path is not None:
+            self._record_curves(report, results)
         if self.checkpoint_path is not None:
             self.save_checkpoint(self.checkpoint_path, {
                 "method_state": method.state_dict(), "selection": self.selection.__dict__,
                 "scores": self.scores, "epoch": report.epoch})
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _record_curves(self, report: EpochReport, results: dict[str, EvaluationResult]) -> None:
+        """Append this evaluation's curves to `curves_path` (rewritten whole, atomically)."""
+        point = [report.epoch, -1 if report.step is None else report.step]
+        # A resumed phase evaluates again from its checkpoint: drop what was recorded after it.
+        self.curves = [e for e in self.curves if _point_order(e["point"]) < _point_order(point)]
+        self.curves.append({"point": point,
+                            "curves": {name: r.curve for name, r in results.items()}})
+        if is_main_process():
+            atomic_torch_save(self.curves_path, {"evaluations": self.curves})
+
     def evaluate_candidate(self, scores: torch.Tensor, gamma: float | None) -> EvaluationResult:
         return evaluate(scores.float().cpu(), self.labels, self.is_seen, gamma=gamma)
 
@@ -157,6 +179,23 @@ class SelectionMonitor:
                 raise TrainingDivergedError(
                     f"loss '{name}' is {value} at epoch {report.epoch}; training stopped. The last "
                     f"good checkpoint is {where}; lower the learning rate or raise the batch size")
+
+
+def load_curves(path: Path) -> list[tuple[int, int | None, dict[str, SeenUnseenCurve]]]:
+    """(epoch, step, {candidate: curve}) of every evaluation a `curves_path` recorded."""
+    evaluations = torch.load(path, map_location="cpu", weights_only=True)["evaluations"]
+    loaded = []
+    for entry in evaluations:
+        epoch, step = (int(v) for v in entry["point"])
+        curves = {name: SeenUnseenCurve(**{k: np.asarray(v) for k, v in fields.items()})
+                  for name, fields in entry["curves"].items()}
+        loaded.append((epoch, None if step < 0 else step, curves))
+    return loaded
+
+
+def _point_order(point: list[int]) -> tuple[int, float]:
+    """(epoch, step) in training order; step -1 (the epoch's end) after every mid-epoch step."""
+    return int(point[0]), math.inf if point[1] < 0 else float(point[1])
 
 
 def window_mean(history: list[float], window: int) -> float:
