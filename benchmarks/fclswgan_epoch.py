@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cadavae_epoch import gemm_flops_per_cpu_second  # noqa: E402
+from cadavae_epoch import _load, gemm_flops_per_cpu_second  # noqa: E402
 from cegzsl_epoch import DEFAULT_MAT, TimingMonitor, awa2_shaped_benchmark  # noqa: E402
 
 from unseen.data.tasks import make_test_task  # noqa: E402
@@ -107,10 +107,6 @@ def evaluation_flops(c: FCLSWGANConfig, arch: dict[str, int], n_train: int, n_ev
         flops += classifier_flops(zsl_syn * unseen, n_eval_unseen, D, unseen,
                                   c.zsl_classifier_epochs, c.classifier_batch_size or zsl_syn)
     return flops
-
-
-def _load() -> str:
-    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def main() -> None:

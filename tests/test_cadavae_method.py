@@ -80,7 +80,7 @@ def test_speed_options_default_to_the_reference_update_bit_for_bit(task):
         moved = _two_steps(task, **{option: True})
         assert all(torch.allclose(p, reference[name], atol=1e-5) for name, p in moved.items())
     method = CADAVAE(_config(fused_adam=True, onednn_matmul=onednn.available()), seed=0)
-    method._build(method._architecture_for(_task_tensors(task, method.device)))
+    method._build_networks(method._architecture_for(_task_tensors(task, method.device)))
     assert method.optimizer.defaults["fused"]
     assert all(type(m) is not torch.nn.Linear for m in method.vaes.modules()) or not (
         onednn.available())

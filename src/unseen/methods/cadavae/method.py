@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import torch
 
 from unseen.errors import TrainingDivergedError, UnseenInputError
-from unseen.methods import onednn
 from unseen.methods.base import EpochReport, MethodConfig, TrainingMonitor, option
 from unseen.methods.cadavae.latents import first_rows_per_class, means, noisy_latents
 from unseen.methods.cadavae.losses import WarmUp, vae_loss
@@ -119,15 +118,12 @@ class CADAVAE(GenerativeMethod):
     # ---------------------------------------------------------------- construction
 
     def _build(self, architecture: dict[str, int]) -> None:
-        if self.config.retain_freed_memory:
-            onednn.retain_freed_memory()
+        """The VAEs and their Adam; the trainer's `_build_networks` applies the speed options."""
         a = self.architecture = dict(architecture)
         self.vaes = AlignedVAEs(a["feature_dim"], a["attribute_dim"], a["latent_size"],
                                 a["image_encoder_hidden"], a["image_decoder_hidden"],
                                 a["attribute_encoder_hidden"], a["attribute_decoder_hidden"]
                                 ).to(self.device)
-        if self.config.onednn_matmul:
-            onednn.use_onednn(self.vaes)
         # for-each and the default per-tensor loop give the same bits; for-each is faster
         fused = {"fused": True} if self.config.fused_adam else {"foreach": True}
         self.optimizer = torch.optim.Adam(self.vaes.parameters(), lr=self.config.lr,
