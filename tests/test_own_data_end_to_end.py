@@ -173,13 +173,19 @@ def test_predict_extracts_new_images_with_a_built_sets_automodel_backbone(materi
             assert a["score"] == pytest.approx(b["score"], abs=1e-4)
 
 
-def test_fclswgan_refits_its_classifier_for_an_added_class(material, built, tmp_path, capsys):
-    """f-CLSWGAN takes added classes as CE-GZSL does (G's features, only the final softmax
-    refitted, seeded). Seconds of training do not condition its G well enough to recognise a
-    new class's images, so this checks the refit: without it the model's softmax has no column
-    for the added class and scoring fails."""
-    _cli(capsys, "train", "fclswgan", "--dataset", str(built), "--out", str(tmp_path / "run"),
-         "--quiet", "--preset", "demo", "--set", "epochs=2", "syn_num=50")
+@pytest.mark.parametrize("method, overrides", [
+    ("fclswgan", []),
+    ("tfvaegan", ["iterations_per_epoch=10"]),
+    ("free", ["iterations_per_epoch=10"]),
+])
+def test_generative_methods_refit_their_classifier_for_an_added_class(material, built, tmp_path,
+                                                                      capsys, method, overrides):
+    """f-CLSWGAN, TF-VAEGAN and FREE take added classes as CE-GZSL does (their own synthesis
+    and classifier input, only the final softmax refitted, seeded). Seconds of training do not
+    condition G well enough to recognise a new class's images, so this checks the refit:
+    without it the model's softmax has no column for the added class and scoring fails."""
+    _cli(capsys, "train", method, "--dataset", str(built), "--out", str(tmp_path / "run"),
+         "--quiet", "--preset", "demo", "--set", "epochs=2", "syn_num=50", *overrides)
     _cli(capsys, "export", str(tmp_path / "run"), str(tmp_path / "model"))
     models = [unseen.GZSLModel.from_pretrained(str(tmp_path / "model")) for _ in range(2)]
     before = models[0].predict(material["new_images"][:5], top_k=20)

@@ -18,9 +18,10 @@ Prediction (`GZSLModel.predict`) scores image files (or raw backbone features) o
 model's classes with the method's chosen candidate, subtracts gamma from the seen classes
 (calibrated stacking) and keeps the top k. `add_classes` lets classes that did not exist at
 training time join the candidates, their semantics built like the training classes'
-(`unseen.class_semantics`): ESZSL scores x V s for the new s; CE-GZSL synthesises their
-features with G and refits only the final classifier; DUET scores them through its existing
-heads (`unseen.methods.duet.added_classes`).
+(`unseen.class_semantics`): ESZSL scores x V s for the new s; the generative methods
+(`GENERATIVE_REFIT`) synthesise features (CADA-VAE: latents) for every class and refit only
+the final classifier; DUET scores them through its existing heads
+(`unseen.methods.duet.added_classes`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ REQUIRED_KEYS = ("format", "method", "hyperparameters", "seed", "class_names", "
                  "preprocessing", "gamma", "candidate", "backbone", "semantics_recipe",
                  "dataset", "weights_sha256", "state", "tensors")
 CLASS_KINDS = ("seen", "unseen", "added")
+# The methods that take added classes by refitting their final softmax on inputs made from
+# the class semantics: `unseen.methods.<name>.portable.refit_with_added_classes`.
+GENERATIVE_REFIT = ("cegzsl", "fclswgan", "cadavae", "tfvaegan", "free")
 
 
 class GZSLModel:
@@ -335,13 +339,14 @@ class GZSLModel:
         self.added_classes += [{"name": c.name, "description": c.description,
                                 "attributes": c.attributes} for c in classes]
         self._task = None
-        if self.method_name in ("cegzsl", "fclswgan", "cadavae"):
+        if self.method_name in GENERATIVE_REFIT:
             self._refit_generative()
         return [c.name for c in classes]
 
     def _refit_generative(self) -> None:
-        """CE-GZSL and f-CLSWGAN (G's features) and CADA-VAE (attribute latents) for every
-        class, old and added; only the final classifier is retrained."""
+        """CE-GZSL, f-CLSWGAN, TF-VAEGAN, FREE (G's features, through the method's classifier
+        input) and CADA-VAE (attribute latents) for every class, old and added; only the final
+        classifier is retrained."""
         import importlib
 
         from unseen.methods.generative.added_classes import classifier_epochs_of

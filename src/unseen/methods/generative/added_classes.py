@@ -1,6 +1,10 @@
 """Classes added to a trained generative model at prediction time: only the final softmax is
 retrained, seeded, over every class of the extended label space, on inputs the method makes
 from the classes' semantic vectors alone (the training images are not in the model directory).
+
+`refit` takes those inputs from any function; `refit_on_synthesis` makes them as the method's
+own evaluation does (f-CLSWGAN, TF-VAEGAN, FREE): `syn_num` features per class from
+`_synthesize`, mapped to the classifier's input by `_transformed`.
 """
 
 from __future__ import annotations
@@ -66,3 +70,29 @@ def refit(method: GenerativeMethod, class_semantics: torch.Tensor, seed: int,
                                 batch_size, method.config.classifier_lr)
     method.classifiers.entries[ADDED_CANDIDATE] = ("gzsl", weight, bias)
     return ADDED_CANDIDATE
+
+
+@torch.no_grad()
+def refit_on_synthesis(method: GenerativeMethod, class_semantics: torch.Tensor, seed: int,
+                       classifier_epochs: int,
+                       method_semantics: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       ) -> str:
+    """`refit` on the method's evaluation-time inputs: `_synthesize` (`syn_num` features per
+    class), then `_transformed` (the classifier's input: the features themselves, or the
+    method's transform of them). `method_semantics` is what the method applies to the class
+    semantics before synthesis in training (`_on_start`: L2 rows), or None."""
+    if method.generator is None:
+        raise UnseenInputError(f"{method.label} model: expected a trained method, found no "
+                               "generator")
+    c = method.config
+    what = f"{method.label} synthesising the added classes"
+    method.generator.eval()
+
+    def inputs_for(semantics: torch.Tensor) -> torch.Tensor:
+        if method_semantics is not None:
+            semantics = method_semantics(semantics)
+        return method._transformed(method._synthesize(semantics, c.syn_num, what), what)
+
+    return refit(method, class_semantics, seed, classifier_epochs,
+                 method.architecture["semantic_dim"], c.syn_num,
+                 c.classifier_batch_size or c.syn_num, inputs_for)
