@@ -100,3 +100,13 @@ def test_a_semantic_vector_of_the_wrong_size_is_one_line(task, name):
     untrained = get_method(name)(method.config, seed=0)
     with pytest.raises(UnseenInputError, match="found no generator"):
         portable.refit_with_added_classes(untrained, torch.rand(3, size), 0, 1)
+
+
+@pytest.mark.parametrize("name", ["tfvaegan", "free"])
+def test_an_all_zero_added_class_vector_is_refused_where_the_method_normalises(task, name):
+    method = _trained(task, name, {"classifier_epochs": 1})
+    portable = importlib.import_module(f"unseen.methods.{name}.portable")
+    semantics = torch.as_tensor(task.semantics, dtype=torch.float32).clone()
+    semantics[-1] = 0
+    with pytest.raises(UnseenInputError, match="all-zero row; set l2_semantics=false"):
+        portable.refit_with_added_classes(method, semantics, 0, 1)

@@ -293,4 +293,8 @@ class TFVAEGAN(GenerativeMethod):
 
 
 def _l2_rows(matrix: torch.Tensor) -> torch.Tensor:
-    return matrix / matrix.norm(dim=1, keepdim=True)
+    norms = matrix.norm(dim=1, keepdim=True)
+    if not bool((norms > 0).all()):
+        raise UnseenInputError("TF-VAEGAN L2-normalises the class semantics and found an "
+                               "all-zero row; set l2_semantics=false")
+    return matrix / norms
