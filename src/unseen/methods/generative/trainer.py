@@ -13,7 +13,8 @@ A method subclasses `GenerativeMethod`, sets `label` (its name in messages) and 
 `GZSLMethod` class attributes, and implements the hooks:
 `_architecture_for`, `_build`, `_stateful`, `_critic_step`, `_generator_step`; optionally
 `_critic_phase_modules`, `_on_start`, `_end_of_epoch`, `_epoch_losses`, `_synthesize`,
-`_classifier_inputs`, `_extra_state` / `_load_extra_state`, `_check_config`.
+`_classifier_inputs`, `_before_classifier`, `_extra_state` / `_load_extra_state`,
+`_check_config`.
 """
 
 from __future__ import annotations
@@ -167,6 +168,13 @@ class GenerativeMethod(GZSLMethod):
         """The feature transform the final classifier reads (identity: f-CLSWGAN)."""
         return features
 
+    def _before_classifier(self, feature_dim: int, num_classes: int) -> None:
+        """Before each final classifier: the GZSL one (after the synthesis, before the feature
+        transform, as the references' `CLASSIFIER.__init__`), then the ZSL one (inside its RNG
+        fork). `feature_dim` is the raw feature width, `num_classes` the classifier's K. For
+        random draws the reference makes there (TF-VAEGAN and FREE build and discard a first
+        `Linear(feature_dim, K)`). Default: nothing."""
+
     def _extra_state(self) -> dict[str, Any]:
         """State beyond `_stateful` (e.g. a frozen classifier, an LR)."""
         return {}
@@ -285,6 +293,8 @@ class GenerativeMethod(GZSLMethod):
         where = f"after epoch {epoch + 1}"
         generated = self._synthesize(data.unseen_semantics, per_class,
                                      f"{self.label} at the evaluation {where}")
+        feature_dim = int(data.features.shape[1])
+        self._before_classifier(feature_dim, data.num_classes)
         by_class = self._transformed(generated, where).view(num_unseen, per_class, -1)
         eval_inputs = self._transformed(data.eval_features, where)
         self.classifiers.clear()
@@ -297,6 +307,7 @@ class GenerativeMethod(GZSLMethod):
         zsl = None
         if c.zsl_classifier:
             with torch.random.fork_rng(devices=[], enabled=self.zsl_rng_isolated):
+                self._before_classifier(feature_dim, num_unseen)
                 zsl = self.classifiers.collect("zsl_epoch", "zsl", train_classifier(
                     by_class[:, :zsl_syn_num].flatten(0, 1),
                     torch.arange(num_unseen, device=self.device).repeat_interleave(zsl_syn_num),
