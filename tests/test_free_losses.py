@@ -1,5 +1,6 @@
 """FREE's SAMC loss and FR module against slow forms written as the reference writes them
-(`center_loss.py`, `model.py:104-131`): values and gradients."""
+(`center_loss.py`, `model.py:104-131`): values and gradients; and the per-epoch evaluation
+(`train_free.py:333-343`, `classifier.py`): its random draws and classifiers."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """TF-VAEGAN against literal forms of the reference (`train_images.py`,
 `networks/TFVAEGAN_model.py`): network outputs, losses (values and gradients), and whole
-generator iterations of both passes (update order, random stream, which network moves)."""
+generator iterations of both passes (update order, random stream, which network moves), and
+two epochs with the per-epoch evaluation between them (its random draws, its classifiers)."""
 
 from __future__ import annotations
 
