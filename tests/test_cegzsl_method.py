@@ -293,9 +293,9 @@ def test_cosine_classifier_sees_h_on_a_sphere_and_scores_match(task, monkeypatch
     seen_inputs = []
     original = cegzsl_method.train_classifier
 
-    def recording(train_embedding, labels, eval_embedding, *args):
+    def recording(train_embedding, labels, eval_embedding, *args, **kwargs):
         seen_inputs.append((train_embedding, eval_embedding))
-        return original(train_embedding, labels, eval_embedding, *args)
+        return original(train_embedding, labels, eval_embedding, *args, **kwargs)
 
     monkeypatch.setattr(cegzsl_method, "train_classifier", recording)
     monitor = RecordingMonitor()

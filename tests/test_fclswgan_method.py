@@ -126,9 +126,10 @@ def test_zsl_classifier_uses_its_own_settings_and_leaves_the_gan_stream_alone(ta
     calls = []
     original = fclswgan_method.train_classifier
 
-    def recording(train_x, train_y, eval_x, num_classes, epochs, batch, lr, betas):
+    def recording(train_x, train_y, eval_x, num_classes, epochs, batch, lr, betas, **kwargs):
         calls.append((train_x.shape[0], num_classes, epochs, batch, lr))
-        return original(train_x, train_y, eval_x, num_classes, epochs, batch, lr, betas)
+        return original(train_x, train_y, eval_x, num_classes, epochs, batch, lr, betas,
+                        **kwargs)
 
     monkeypatch.setattr(fclswgan_method, "train_classifier", recording)
     runs = {}

@@ -1,7 +1,10 @@
 """FREE's SAMC loss and FR module against slow forms written as the reference writes them
-(`center_loss.py`, `model.py:104-131`): values and gradients."""
+(`center_loss.py`, `model.py:104-131`): values and gradients; and the per-epoch evaluation
+(`train_free.py:333-343`, `classifier.py`): its random draws and classifiers."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
@@ -129,3 +132,130 @@ def test_feature_refinement_initialisation_and_dead_heads():
     x = torch.rand(4, 30)
     fr(x).reconstruction.sum().backward()
     assert fr.discriminator.weight.grad is None and fr.classifier.weight.grad is None
+
+
+# ------------------------------------------------------------------ the per-epoch evaluation
+
+def _reference_fr(fr, x):
+    """model.py:104-131 (FR.forward): (hidden, Sigmoid(reparameter(mus, stds)), mus)."""
+    hidden = torch.nn.functional.leaky_relu(fr.fc1(x), 0.2)
+    latent = fr.fc3(hidden)
+    a = fr.semantic_dim
+    mus, stds = latent[:, :a], torch.sigmoid(latent[:, a:])
+    encoder_out = torch.randn_like(mus) * stds + mus  # reparameter
+    return hidden, torch.sigmoid(encoder_out), mus
+
+
+def _reference_classifier(train_x, train_y, data, nclass, lr, nepoch, batch_size, fr, fixed):
+    """classifier.py's CLASSIFIER with netFR (`:21-63`, `fit` `:93-123`, `next_batch`
+    `:125-159`, `compute_fear_out` `:217-242`); `fixed` reads Sigmoid(mus) instead of the noisy
+    sample (our fixed mode; the draws are the same). Each epoch's weights."""
+    input_dim = train_x.size(1)
+    model = torch.nn.Sequential(torch.nn.Linear(input_dim, nclass),  # :35, discarded
+                                torch.nn.LogSoftmax(dim=1))
+    input_dim = input_dim + fr.fc1.out_features + fr.semantic_dim  # :41
+    model = torch.nn.Sequential(torch.nn.Linear(input_dim, nclass),  # :42
+                                torch.nn.LogSoftmax(dim=1))
+
+    def compute_fear_out(test_x):
+        new_test_x = torch.zeros(test_x.size(0), input_dim)
+        for start in range(0, test_x.size(0), batch_size):
+            x = test_x[start:start + batch_size]
+            with torch.no_grad():
+                hidden, feat2, mus = _reference_fr(fr, x)
+            new_test_x[start:start + batch_size] = torch.cat(
+                [x, hidden, torch.sigmoid(mus) if fixed else feat2], 1)
+        return new_test_x
+
+    seen = data.eval_seen_count
+    train_x = compute_fear_out(train_x)
+    test_unseen = compute_fear_out(data.eval_features[seen:])  # :45
+    test_seen = compute_fear_out(data.eval_features[:seen])  # :46
+    model[0].weight.data.normal_(0.0, 0.02)  # :48, util.weights_init
+    model[0].bias.data.fill_(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
+    ntrain, index_in_epoch, epochs_completed = train_x.size(0), 0, 0
+    weights = []
+    for _ in range(nepoch):
+        for _ in range(0, ntrain, batch_size):
+            model.zero_grad()
+            start = index_in_epoch  # next_batch, literally
+            if epochs_completed == 0 and start == 0:
+                perm = torch.randperm(ntrain)
+                train_x, train_y = train_x[perm], train_y[perm]
+            if start + batch_size > ntrain:
+                epochs_completed += 1
+                rest = ntrain - start
+                x_rest, y_rest = train_x[start:ntrain], train_y[start:ntrain]
+                perm = torch.randperm(ntrain)
+                train_x, train_y = train_x[perm], train_y[perm]
+                index_in_epoch = batch_size - rest
+                x = torch.cat((x_rest, train_x[0:index_in_epoch]))
+                y = torch.cat((y_rest, train_y[0:index_in_epoch]))
+            else:
+                index_in_epoch += batch_size
+                x, y = train_x[start:index_in_epoch], train_y[start:index_in_epoch]
+            torch.nn.functional.nll_loss(model(x), y).backward()
+            optimizer.step()
+        weights.append(model[0].weight.detach().clone())
+    return weights, torch.cat([test_seen, test_unseen])
+
+
+@pytest.mark.parametrize("replicate", [False, True])
+def test_the_evaluation_draws_as_the_reference(replicate):
+    """One evaluation against train_free.py:333-343 + classifier.py written out: synthesis
+    noise per class; the discarded Linear(2048, K)'s default init; the real one's default
+    init; FR's eps per block of syn_num rows over [train ; synthetic], test_unseen, test_seen;
+    the normal_ re-init; the carry-over permutations. The same RNG state afterwards and the
+    same classifier weights, in bug mode (noisy features) and fixed mode (Sigmoid(mu), the
+    same draws)."""
+    from unseen.data.synthetic import synthetic_benchmark
+    from unseen.data.tasks import make_test_task
+    from unseen.methods.free import FREE, FREEConfig
+    from unseen.methods.generative.data import task_tensors
+
+    config = FREEConfig().updated({
+        "encoder_hidden": 16, "generator_hidden": 20, "critic_hidden": 16,
+        "refinement_hidden": 24, "syn_num": 30, "classifier_epochs": 3, "device": "cpu",
+        "replicate_reference_bugs": replicate})
+    method = FREE(config, seed=0)
+    data = task_tensors(make_test_task(synthetic_benchmark()), torch.device("cpu"))
+    torch.manual_seed(0)
+    method._build(method._architecture_for(data))
+    generator, fr = copy.deepcopy(method.generator), copy.deepcopy(method.refinement)
+    torch.manual_seed(7)
+    report = method._evaluate(data, 0, {})
+    ours = torch.get_rng_state()
+
+    torch.manual_seed(7)
+    num, nclass = config.syn_num, data.unseen_semantics.shape[0]
+    syn_feature = torch.empty(nclass * num, data.features.shape[1])
+    syn_noise = torch.empty(num, data.unseen_semantics.shape[1])
+    with torch.no_grad():
+        for i in range(nclass):  # generate_syn_feature, train_free.py:109-131
+            syn_noise.normal_(0, 1)
+            syn_feature[i * num:(i + 1) * num] = generator(
+                syn_noise, data.unseen_semantics[i].repeat(num, 1))
+    weights, eval_inputs = _reference_classifier(
+        torch.cat((data.features, syn_feature)),
+        torch.cat((data.train_positions, data.unseen_positions.repeat_interleave(num))),
+        data, data.num_classes, config.classifier_lr, config.classifier_epochs, num, fr,
+        fixed=not replicate)
+    assert torch.equal(torch.get_rng_state(), ours)
+    for epoch, want in enumerate(weights, start=1):
+        got = method.classifiers.entry(f"classifier_epoch={epoch}")["weight"]
+        assert torch.allclose(got, want, rtol=0, atol=1e-5), epoch
+    # the candidates were scored on the same (noisy or not) evaluation inputs
+    name = f"classifier_epoch={config.classifier_epochs}"
+    entry = method.classifiers.entry(name)
+    log_probs = torch.log_softmax(eval_inputs @ entry["weight"].T + entry["bias"], dim=1)
+    assert torch.allclose(report.gzsl_candidates[name], log_probs, atol=1e-5)
+    # Control: the shared trainer's order without the hooks (no discarded classifier, the
+    # transform in its own order) leaves the reference's stream.
+    from unseen.methods.generative.trainer import GenerativeMethod
+
+    method._before_classifier = lambda feature_dim, num_classes: False
+    method._classifier_sets = GenerativeMethod._classifier_sets.__get__(method)
+    torch.manual_seed(7)
+    method._evaluate(data, 0, {})
+    assert not torch.equal(torch.get_rng_state(), ours)

@@ -55,3 +55,26 @@ def test_shuffled_training_matches_the_dataloader_loop():
     assert not torch.allclose(expected[0], expected[-1], atol=1e-3)  # it trained
     for g, e in zip(got, expected, strict=True):
         assert torch.allclose(g, e, rtol=0, atol=1e-6)
+
+
+def test_default_init_draws_made_by_the_caller_are_skipped():
+    """`draw_default_init=False`: the caller made the Linear's default-init draws earlier (FREE,
+    whose reference makes them before its transform draws); the run then draws only the
+    re-init and the batches, and trains the same classifier."""
+    torch.manual_seed(0)
+    x, y = torch.rand(50, 9), torch.arange(50) % 4
+
+    def run(draw_default_init: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+        torch.manual_seed(3)
+        if not draw_default_init:
+            nn.Linear(9, 4)  # the caller's draws
+        weights = [epoch.weight for epoch in train_classifier(
+            x, y, x[:5], 4, 3, 16, 1e-3, draw_default_init=draw_default_init)]
+        return weights, torch.get_rng_state()
+
+    (ours, state), (default, default_state) = run(False), run(True)
+    assert torch.equal(state, default_state)
+    assert all(torch.equal(a, b) for a, b in zip(ours, default, strict=True))
+    torch.manual_seed(3)
+    list(train_classifier(x, y, x[:5], 4, 3, 16, 1e-3, draw_default_init=False))
+    assert not torch.equal(torch.get_rng_state(), default_state)  # fewer draws alone

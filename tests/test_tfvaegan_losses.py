@@ -1,6 +1,7 @@
 """TF-VAEGAN against literal forms of the reference (`train_images.py`,
 `networks/TFVAEGAN_model.py`): network outputs, losses (values and gradients), and whole
-generator iterations of both passes (update order, random stream, which network moves)."""
+generator iterations of both passes (update order, random stream, which network moves), and
+two epochs with the per-epoch evaluation between them (its random draws, its classifiers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from test_cegzsl_method import _one_thread  # noqa: F401  (autouse: one torch thread)
 
+from unseen.methods.generative.data import TaskTensors
 from unseen.methods.generative.networks import ConditionalCritic as Critic
 from unseen.methods.generative.wgan import GradientPenalty, critic_loss
 from unseen.methods.tfvaegan import TFVAEGAN, TFVAEGANConfig
@@ -284,3 +286,177 @@ def test_the_feedback_bug_switch_changes_only_the_unencoded_feedback_pass():
     # (the feedback is small at init, so is the difference; exact equality is the point)
     assert (finals[(False, True)] - finals[(False, False)]).abs().max() > 1e-12
     assert torch.equal(finals[(True, True)], finals[(True, False)])
+
+
+# ------------------------------------------------------------------ the per-epoch evaluation
+
+class _ReferenceClassifier:
+    """classifier_images.py's CLASSIFIER with netDec, literally (`:15-55`, `fit` / `fit_zsl`
+    `:60-116`, `next_batch` `:118-152`, `compute_dec_out` `:206-220`); keeps each epoch's
+    weights instead of the accuracies."""
+
+    def __init__(self, train_x, train_y, nclass, lr, nepoch, batch_size, dec):
+        self.train_X, self.train_Y = train_x.clone(), train_y.clone()
+        self.batch_size, self.nepoch = batch_size, nepoch
+        input_dim = train_x.size(1)
+        self.model = torch.nn.Sequential(torch.nn.Linear(input_dim, nclass),  # :29, discarded
+                                         torch.nn.LogSoftmax(dim=1))
+        self.dec = dec
+        input_dim = input_dim + dec.fc3.out_features + dec.fc1.out_features  # :33-34
+        self.model = torch.nn.Sequential(torch.nn.Linear(input_dim, nclass),  # :35
+                                         torch.nn.LogSoftmax(dim=1))
+        self.train_X = self.compute_dec_out(self.train_X, input_dim)  # (test rows: no draws)
+        self.model[0].weight.data.normal_(0.0, 0.02)  # :39, util.weights_init
+        self.model[0].bias.data.fill_(0)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.index_in_epoch = self.epochs_completed = 0
+        self.ntrain = self.train_X.size()[0]
+        self.weights = self.fit()
+
+    def fit(self):
+        weights = []
+        for _ in range(self.nepoch):
+            for _ in range(0, self.ntrain, self.batch_size):
+                self.model.zero_grad()
+                batch_input, batch_label = self.next_batch(self.batch_size)
+                F.nll_loss(self.model(batch_input), batch_label).backward()
+                self.optimizer.step()
+            weights.append(self.model[0].weight.detach().clone())
+        return weights
+
+    def next_batch(self, batch_size):
+        start = self.index_in_epoch
+        if self.epochs_completed == 0 and start == 0:
+            perm = torch.randperm(self.ntrain)
+            self.train_X, self.train_Y = self.train_X[perm], self.train_Y[perm]
+        if start + batch_size > self.ntrain:
+            self.epochs_completed += 1
+            rest_num_examples = self.ntrain - start
+            if rest_num_examples > 0:
+                x_rest, y_rest = self.train_X[start:self.ntrain], self.train_Y[start:self.ntrain]
+            perm = torch.randperm(self.ntrain)
+            self.train_X, self.train_Y = self.train_X[perm], self.train_Y[perm]
+            start = 0
+            self.index_in_epoch = batch_size - rest_num_examples
+            end = self.index_in_epoch
+            if rest_num_examples > 0:
+                return (torch.cat((x_rest, self.train_X[start:end])),
+                        torch.cat((y_rest, self.train_Y[start:end])))
+            return self.train_X[start:end], self.train_Y[start:end]
+        self.index_in_epoch += batch_size
+        return self.train_X[start:self.index_in_epoch], self.train_Y[start:self.index_in_epoch]
+
+    def compute_dec_out(self, test_x, new_size):
+        new_test_x = torch.zeros(test_x.size(0), new_size)
+        for start in range(0, test_x.size(0), self.batch_size):
+            x = test_x[start:start + self.batch_size]
+            out, hidden = _dec(self.dec, x)
+            new_test_x[start:start + self.batch_size] = torch.cat([x, out, hidden], 1).detach()
+        return new_test_x
+
+
+def _reference_evaluation(nets, data, c):
+    """train_images.py:262-291: generate_syn_feature (`:80-106`), the GZSL CLASSIFIER on
+    [train ; synthetic], the ZSL CLASSIFIER on the synthetic rows; their weights per epoch."""
+    _, G, _, Fb, Dec = nets
+    nclass, num = data.unseen_semantics.shape[0], c.syn_num
+    syn_feature = torch.empty(nclass * num, data.features.shape[1])  # FloatTensor there
+    syn_noise = torch.empty(num, data.unseen_semantics.shape[1])
+    with torch.no_grad():
+        for i in range(nclass):
+            syn_att = data.unseen_semantics[i].repeat(num, 1)
+            syn_noise.normal_(0, 1)
+            fake = _gen(G, syn_noise, syn_att)
+            fake = _gen(G, syn_noise, syn_att, c.a2, _feedback(Fb, _dec(Dec, fake)[1]))
+            syn_feature[i * num:(i + 1) * num] = fake
+    syn_label = data.unseen_positions.repeat_interleave(num)
+    gzsl = _ReferenceClassifier(torch.cat((data.features, syn_feature)),
+                                torch.cat((data.train_positions, syn_label)), data.num_classes,
+                                c.classifier_lr, c.classifier_epochs, num, Dec)
+    zsl = _ReferenceClassifier(syn_feature, torch.arange(nclass).repeat_interleave(num), nclass,
+                               c.classifier_lr, c.zsl_classifier_epochs, num, Dec)
+    return gzsl.weights, zsl.weights
+
+
+def _tiny_task():
+    torch.manual_seed(1)
+    semantics = torch.rand(8, 6)
+    semantics = semantics / semantics.norm(dim=1, keepdim=True)
+    labels = torch.arange(40) % 5
+    return TaskTensors(features=torch.rand(40, 14), labels=labels, train_positions=labels,
+                       seen_semantics=semantics[:5], unseen_semantics=semantics[5:],
+                       unseen_positions=torch.arange(5, 8), eval_features=torch.rand(12, 14),
+                       eval_seen_count=6, num_classes=8)
+
+
+EVAL = {"syn_num": 7, "classifier_epochs": 3, "zsl_classifier_epochs": 2, "a2": 0.6}
+
+
+def _our_two_epochs(discard_first_classifier=True):
+    """Epoch 1, its evaluation, epoch 2, from seed 5 (in the default dtype); the method, its
+    networks as built, and the RNG states after the evaluation and after epoch 2."""
+    method, _ = _built(**EVAL)
+    for module in method._modules().values():
+        module.to(torch.get_default_dtype())  # the optimisers keep the same Parameters
+    built = {name: copy.deepcopy(module) for name, module in method._modules().items()}
+    if not discard_first_classifier:
+        method._before_classifier = lambda feature_dim, num_classes: None
+    data = _tiny_task()
+    torch.manual_seed(5)
+    method._train_epoch(data, 0, _Quiet())
+    method._evaluate(data, 0, {})
+    after_evaluation = torch.get_rng_state()
+    method._train_epoch(data, 1, _Quiet())
+    return method, built, after_evaluation, torch.get_rng_state()
+
+
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def default_dtype(request):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(request.param)
+    yield request.param
+    torch.set_default_dtype(previous)
+
+
+def test_the_first_evaluation_and_the_next_epoch_draw_as_the_reference(default_dtype):
+    """Two epochs (1 generator iteration per pass) with the evaluation between them, against
+    train_images.py + classifier_images.py written out: the same global RNG state after the
+    evaluation (synthesis noise; per classifier the discarded Linear(2048, K)'s default init,
+    the real one's default init and normal_ re-init, the carry-over permutations; GZSL then
+    ZSL) and after the second epoch; the same classifier weights; in float64 the same
+    networks (in float32 Adam's first steps of +-lr on near-zero gradients flip with the
+    rounding, §9.4). float32 is the dtype that runs: its draws are the ones that count."""
+    atol = 1e-10 if default_dtype == torch.float64 else 1e-5
+    method, nets, ours_after_evaluation, ours_after_epoch_2 = _our_two_epochs()
+    data, c = _tiny_task(), method.config
+    settings = {"encoder": (c.lr, (0.9, 0.999)), "generator": (c.lr, (0.5, 0.999)),
+                "critic": (c.lr, (0.5, 0.999)), "feedback": (c.feed_lr, (0.5, 0.999)),
+                "decoder": (c.dec_lr, (0.5, 0.999))}
+    opts = {name: torch.optim.Adam(nets[name].parameters(), lr=lr, betas=betas)
+            for name, (lr, betas) in settings.items()}
+    torch.manual_seed(5)
+    lambda1 = c.gp_weight
+    for loop in (0, 1):
+        lambda1 = _reference_iteration(list(nets.values()), opts, data, c.batch_size, loop, c,
+                                       lambda1)
+    gzsl_weights, zsl_weights = _reference_evaluation(list(nets.values()), data, c)
+    assert torch.equal(torch.get_rng_state(), ours_after_evaluation)
+    for prefix, weights in (("classifier_epoch", gzsl_weights), ("zsl_epoch", zsl_weights)):
+        assert len(weights) == len([n for n in method.classifiers.entries if prefix in n])
+        for epoch, want in enumerate(weights, start=1):
+            got = method.classifiers.entry(f"{prefix}={epoch}")["weight"]
+            assert torch.allclose(got, want, rtol=0, atol=atol), f"{prefix}={epoch}"
+    for loop in (0, 1):
+        lambda1 = _reference_iteration(list(nets.values()), opts, data, c.batch_size, loop, c,
+                                       lambda1)
+    assert torch.equal(torch.get_rng_state(), ours_after_epoch_2)
+    assert method.penalty.weight == pytest.approx(lambda1, rel=1e-12)
+    for name, module in method._modules().items():
+        for (key, got), want in zip(module.named_parameters(), nets[name].parameters(),
+                                    strict=True):
+            assert got.dtype == default_dtype
+            if default_dtype == torch.float64:
+                assert torch.allclose(got, want, rtol=0, atol=1e-10), f"{name}.{key}"
+    # Control: without the discarded classifiers the stream leaves the reference's.
+    assert not torch.equal(_our_two_epochs(discard_first_classifier=False)[2],
+                           ours_after_evaluation)

@@ -241,6 +241,43 @@ class FREE(GenerativeMethod):
 
     # ---------------------------------------------------------------- evaluation
 
+    def _before_classifier(self, feature_dim: int, num_classes: int) -> bool:
+        """The reference's `CLASSIFIER` builds `LINEAR_LOGSOFTMAX(feature_dim, K)`, replaces it
+        by the real `LINEAR_LOGSOFTMAX(D + H + A, K)` (`classifier.py:35, 42`), and only then
+        transforms the rows (FR's eps draws, `_classifier_sets`): both default inits' draws
+        here, on the CPU generator as there (the model moves to the GPU later). True: the
+        classifier skips its own default-init draws."""
+        a = self.architecture
+        nn.Linear(feature_dim, num_classes)
+        nn.Linear(feature_dim + a["refinement_hidden"] + a["semantic_dim"], num_classes)
+        return True
+
+    @torch.no_grad()
+    def _classifier_sets(self, data: TaskTensors, generated: torch.Tensor, where: str
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The reference's `compute_fear_out` order (`classifier.py:43-46, 217-242`): the
+        [training ; generated] rows, then test_unseen, then test_seen, in blocks of the
+        classifier batch (syn_num), one FR pass per block, each drawing eps [rows, A]. Bug mode
+        reads Sigmoid(mu + sigma * eps); fixed mode draws the same eps unused and reads
+        Sigmoid(mu): both keep the reference's random stream."""
+        c = self.config
+        block = c.classifier_batch_size or c.syn_num
+        seen = data.eval_seen_count
+
+        def refined(rows: torch.Tensor) -> torch.Tensor:
+            return torch.cat([self.refinement.classifier_features(
+                part, c.replicate_reference_bugs, draw_unused=True) for part in rows.split(block)])
+
+        training = refined(torch.cat([data.features, generated]))
+        test_unseen = refined(data.eval_features[seen:])
+        test_seen = refined(data.eval_features[:seen])
+        for inputs in (training, test_unseen, test_seen):
+            if not bool(torch.isfinite(inputs).all()):
+                raise TrainingDivergedError(f"FREE: the classifier inputs are not finite "
+                                            f"{where}")
+        num_train = int(data.features.shape[0])
+        return training[:num_train], training[num_train:], torch.cat([test_seen, test_unseen])
+
     def _classifier_inputs(self, features: torch.Tensor) -> torch.Tensor:
         """[x ; FR hidden ; Sigmoid(mu + sigma * eps)] with `replicate_reference_bugs` (the
         reference draws eps for every row, test rows included), else [x ; FR hidden ;

@@ -62,11 +62,16 @@ class FeatureRefinement(nn.Module):
         sample = torch.randn_like(mu) * sigma + mu
         return Refined(hidden, mu, sigma, torch.sigmoid(sample))
 
-    def classifier_features(self, features: torch.Tensor, stochastic: bool) -> torch.Tensor:
+    def classifier_features(self, features: torch.Tensor, stochastic: bool,
+                            draw_unused: bool = False) -> torch.Tensor:
         """[x ; h ; Sigmoid(mu + sigma * eps)] (`stochastic`, the reference, which draws eps at
-        evaluation too) or [x ; h ; Sigmoid(mu)] (deterministic): [B, D + H + A]."""
+        evaluation too) or [x ; h ; Sigmoid(mu)] (deterministic): [B, D + H + A]. With
+        `draw_unused`, the deterministic form still draws (and ignores) the eps the reference
+        draws, so that the random stream stays the reference's."""
         if stochastic:
             refined = self(features)
             return torch.cat([features, refined.hidden, refined.reconstruction], dim=1)
         hidden, mu, _ = self.encode(features)
+        if draw_unused:
+            torch.randn_like(mu)
         return torch.cat([features, hidden, torch.sigmoid(mu)], dim=1)

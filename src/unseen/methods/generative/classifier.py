@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from unseen.methods.generative.networks import InitScheme, LinearLogSoftmax
+from unseen.methods.generative.networks import InitScheme, LinearLogSoftmax, init_linear_
 
 Batching = Literal["carry_over", "shuffle_drop_last"]
 
@@ -91,15 +92,23 @@ class ClassifierEpoch:
 def train_classifier(train_inputs: torch.Tensor, train_labels: torch.Tensor,
                      eval_inputs: torch.Tensor, num_classes: int, epochs: int,
                      batch_size: int, lr: float, betas: tuple[float, float] = (0.5, 0.999),
-                     init: InitScheme = "normal", batching: Batching = "carry_over"
-                     ) -> Iterator[ClassifierEpoch]:
+                     init: InitScheme = "normal", batching: Batching = "carry_over",
+                     draw_default_init: bool = True) -> Iterator[ClassifierEpoch]:
     """Train Linear+LogSoftmax with NLL and Adam; yield a `ClassifierEpoch` after each epoch.
 
     An epoch is ceil(n / batch_size) carry-over batches, as in the reference, or n // batch_size
     shuffled full batches (`batching="shuffle_drop_last"`). RNG use, in order: the Linear's
-    default init, its `init` re-init, then the batches' permutations.
+    default init (skipped when `draw_default_init` is false: the caller made those draws
+    already, where its reference makes them), its `init` re-init, then the batches'
+    permutations.
     """
-    model = LinearLogSoftmax(train_inputs.shape[1], num_classes, init).to(train_inputs.device)
+    if draw_default_init:
+        model = LinearLogSoftmax(train_inputs.shape[1], num_classes, init)
+    else:
+        with torch.random.fork_rng(devices=[]):  # the Linear is built on the CPU
+            model = LinearLogSoftmax(train_inputs.shape[1], num_classes, init)
+        model.apply(partial(init_linear_, scheme=init))
+    model = model.to(train_inputs.device)
     optimizer = adam(model.parameters(), lr, betas)
     if batching == "carry_over":
         batches: CarryOverBatches | ShuffledBatches = CarryOverBatches(train_inputs.shape[0])

@@ -13,7 +13,8 @@ A method subclasses `GenerativeMethod`, sets `label` (its name in messages) and 
 `GZSLMethod` class attributes, and implements the hooks:
 `_architecture_for`, `_build`, `_stateful`, `_critic_step`, `_generator_step`; optionally
 `_critic_phase_modules`, `_on_start`, `_end_of_epoch`, `_epoch_losses`, `_synthesize`,
-`_classifier_inputs`, `_extra_state` / `_load_extra_state`, `_check_config`.
+`_classifier_inputs`, `_before_classifier`, `_classifier_sets`, `_extra_state` /
+`_load_extra_state`, `_check_config`.
 """
 
 from __future__ import annotations
@@ -167,6 +168,26 @@ class GenerativeMethod(GZSLMethod):
         """The feature transform the final classifier reads (identity: f-CLSWGAN)."""
         return features
 
+    def _before_classifier(self, feature_dim: int, num_classes: int) -> bool:
+        """Before each final classifier: the GZSL one (after the synthesis, before the feature
+        transform, as the references' `CLASSIFIER.__init__`), then the ZSL one (inside its RNG
+        fork). `feature_dim` is the raw feature width, `num_classes` the classifier's K. For
+        random draws the reference makes there (TF-VAEGAN and FREE build and discard a first
+        `Linear(feature_dim, K)`). True: it also made the real classifier's default-init draws
+        (FREE, whose reference makes them before its transform draws), which the classifier
+        then skips. Default: nothing, False."""
+        return False
+
+    def _classifier_sets(self, data: TaskTensors, generated: torch.Tensor, where: str
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The classifier inputs of (training rows, generated rows, evaluation rows), after
+        the GZSL `_before_classifier`. Default: `_transformed` of the generated, evaluation
+        and training rows, in that order; a method whose transform draws random numbers
+        overrides it to draw them in its reference's order (FREE)."""
+        generated_inputs = self._transformed(generated, where)
+        eval_inputs = self._transformed(data.eval_features, where)
+        return self._transformed(data.features, where), generated_inputs, eval_inputs
+
     def _extra_state(self) -> dict[str, Any]:
         """State beyond `_stateful` (e.g. a frozen classifier, an LR)."""
         return {}
@@ -285,24 +306,29 @@ class GenerativeMethod(GZSLMethod):
         where = f"after epoch {epoch + 1}"
         generated = self._synthesize(data.unseen_semantics, per_class,
                                      f"{self.label} at the evaluation {where}")
-        by_class = self._transformed(generated, where).view(num_unseen, per_class, -1)
-        eval_inputs = self._transformed(data.eval_features, where)
+        feature_dim = int(data.features.shape[1])
+        init_drawn = self._before_classifier(feature_dim, data.num_classes)
+        train_inputs, generated_inputs, eval_inputs = self._classifier_sets(data, generated,
+                                                                            where)
+        by_class = generated_inputs.view(num_unseen, per_class, -1)
         self.classifiers.clear()
         gzsl = self.classifiers.collect("classifier_epoch", "gzsl", train_classifier(
-            torch.cat([self._transformed(data.features, where),
-                       by_class[:, :c.syn_num].flatten(0, 1)]),
+            torch.cat([train_inputs, by_class[:, :c.syn_num].flatten(0, 1)]),
             torch.cat([data.train_positions, data.unseen_positions.repeat_interleave(c.syn_num)]),
             eval_inputs, data.num_classes, c.classifier_epochs,
-            c.classifier_batch_size or c.syn_num, c.classifier_lr, CLASSIFIER_BETAS))
+            c.classifier_batch_size or c.syn_num, c.classifier_lr, CLASSIFIER_BETAS,
+            draw_default_init=not init_drawn))
         zsl = None
         if c.zsl_classifier:
             with torch.random.fork_rng(devices=[], enabled=self.zsl_rng_isolated):
+                init_drawn = self._before_classifier(feature_dim, num_unseen)
                 zsl = self.classifiers.collect("zsl_epoch", "zsl", train_classifier(
                     by_class[:, :zsl_syn_num].flatten(0, 1),
                     torch.arange(num_unseen, device=self.device).repeat_interleave(zsl_syn_num),
                     eval_inputs[data.eval_seen_count:], num_unseen, c.zsl_classifier_epochs,
                     c.classifier_batch_size or zsl_syn_num,
-                    getattr(c, "zsl_classifier_lr", 0.0) or c.classifier_lr, CLASSIFIER_BETAS))
+                    getattr(c, "zsl_classifier_lr", 0.0) or c.classifier_lr, CLASSIFIER_BETAS,
+                    draw_default_init=not init_drawn))
         return EpochReport(epoch=epoch, gzsl_candidates=gzsl, zsl_candidates=zsl, losses=losses)
 
     def _transformed(self, features: torch.Tensor, where: str) -> torch.Tensor:

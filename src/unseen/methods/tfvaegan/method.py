@@ -286,6 +286,14 @@ class TFVAEGAN(GenerativeMethod):
             lambda noise, a: self._with_feedback(noise, a, self.config.a2), semantics,
             per_class, self.architecture["semantic_dim"], what)
 
+    def _before_classifier(self, feature_dim: int, num_classes: int) -> bool:
+        """The reference's `CLASSIFIER` first builds `LINEAR_LOGSOFTMAX(feature_dim, K)` and
+        replaces it (`classifier_images.py:29, 35`): its default init's draws, on the CPU
+        generator as there (the reference moves its model to the GPU only later). Its
+        transform draws nothing, so the real classifier's draws can stay in the classifier."""
+        nn.Linear(feature_dim, num_classes)
+        return False
+
     @torch.no_grad()
     def _classifier_inputs(self, features: torch.Tensor) -> torch.Tensor:
         """[x ; Dec(x) ; Dec hidden(x)] (`classifier_images.py:206-220`)."""
