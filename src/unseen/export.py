@@ -377,11 +377,14 @@ class GZSLModel:
         values["device"] = self.device
         method = method_class(method_class.config_class(**values), self.seed)
         try:
-            if self.method_name == "cegzsl":
-                from unseen.methods.cegzsl.portable import load_inference_state
+            from unseen.methods.generative.inference import (
+                is_inference_state,
+                load_inference_state,
+            )
 
+            if self.method_name in GENERATIVE_REFIT and is_inference_state(self.state):
                 load_inference_state(method, self.state)
-            else:
+            else:  # DUET, ESZSL, and the full training state of older model directories
                 method.load_state_dict(self.state)
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
@@ -516,10 +519,11 @@ def _auto_backbone_features(reference: dict[str, Any], paths: list[Path]) -> np.
 
 def _portable_state(method: str, state: dict[str, Any]) -> dict[str, Any]:
     """The part of a method's checkpoint state that prediction and added classes need."""
-    if method == "cegzsl":
-        from unseen.methods.cegzsl.portable import inference_state
+    if method in GENERATIVE_REFIT:
+        from unseen.methods.generative.inference import inference_state
+        from unseen.methods.registry import get_method
 
-        return inference_state(state)
+        return inference_state(get_method(method), state)
     if method == "duet":
         from unseen.methods.duet.added_classes import inference_state
 
