@@ -89,7 +89,13 @@ def test_the_model_directory_holds_no_training_only_tensor(exported):
 
 
 def _loaded(exported):
-    return [GZSLModel.from_pretrained(exported[kind]) for kind in ("trimmed", "full")]
+    """The trimmed model, and the full-state one loaded as before (`load_state_dict`)."""
+    trimmed = GZSLModel.from_pretrained(exported["trimmed"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unseen.export, "_portable_state", lambda method, state: dict(state))
+        full = GZSLModel.from_pretrained(exported["full"])
+    assert "inference_version" not in full.state and "inference_version" in trimmed.state
+    return trimmed, full
 
 
 def _scores(model: GZSLModel, features) -> torch.Tensor:
@@ -101,11 +107,23 @@ def _scores(model: GZSLModel, features) -> torch.Tensor:
 def test_the_trimmed_model_scores_like_the_full_state(exported, benchmark):
     features = benchmark.features[benchmark.test_unseen_idx[::7]]
     trimmed, full = _loaded(exported)
-    assert "inference_version" not in full.state  # the format before: the whole state
     assert torch.equal(_scores(trimmed, features), _scores(full, features))
     from_run = GZSLModel.from_run(exported["root"] / "run",
                                   load_benchmark=lambda spec, partition: benchmark)
     assert torch.equal(_scores(from_run, features), _scores(trimmed, features))
+
+
+def test_a_full_state_model_directory_loads_trimmed(exported, benchmark, tmp_path):
+    """A directory written before keeps loading; it is trimmed on the way in, so that saving it
+    again writes exactly what `unseen export` writes now."""
+    features = benchmark.features[benchmark.test_unseen_idx[::7]]
+    old = GZSLModel.from_pretrained(exported["full"])
+    trimmed = GZSLModel.from_pretrained(exported["trimmed"])
+    assert "inference_version" in old.state and set(old.state) == set(trimmed.state)
+    assert torch.equal(_scores(old, features), _scores(trimmed, features))
+    old.save_pretrained(tmp_path / "resaved")
+    assert (tmp_path / "resaved" / WEIGHTS_FILE).read_bytes() == (
+        exported["trimmed"] / WEIGHTS_FILE).read_bytes()
 
 
 def test_added_classes_refit_like_the_full_state_and_save(exported, benchmark, tmp_path):
@@ -129,6 +147,10 @@ def test_added_classes_refit_like_the_full_state_and_save(exported, benchmark, t
     again = GZSLModel.from_pretrained(tmp_path / "extended")
     assert again.class_names[-1] == "okapi" and again.class_kinds[-1] == "added"
     assert torch.equal(_scores(again, features), scores)
+    full.save_pretrained(tmp_path / "full-extended")  # the whole state, as written before
+    trimmed_on_load = GZSLModel.from_pretrained(tmp_path / "full-extended")
+    assert trimmed_on_load.state["refit_base_candidate"] == full.state["refit_base_candidate"]
+    assert torch.equal(_scores(trimmed_on_load, features), scores)
 
 
 def test_a_trimmed_state_missing_a_kept_weight_is_one_line(exported, tmp_path):

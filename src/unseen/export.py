@@ -198,6 +198,11 @@ class GZSLModel:
         except (KeyError, TypeError, ValueError) as error:
             raise input_error(where, "state", "the skeleton of the method's state",
                               f"a malformed entry ({type(error).__name__}: {error})") from None
+        if config["method"] in GENERATIVE_REFIT and isinstance(state, dict):
+            from unseen.methods.generative.inference import is_inference_state
+
+            if not is_inference_state(state):  # written before trimming: the whole state
+                state = _portable_state(config["method"], state)
         model = cls(
             method=config["method"], hyperparameters=hyperparameters, seed=config["seed"],
             state=state, class_names=config["class_names"],
@@ -384,7 +389,7 @@ class GZSLModel:
 
             if self.method_name in GENERATIVE_REFIT and is_inference_state(self.state):
                 load_inference_state(method, self.state)
-            else:  # DUET, ESZSL, and the full training state of older model directories
+            else:  # DUET, ESZSL, or a full training state given to GZSLModel as is
                 method.load_state_dict(self.state)
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""

@@ -29,7 +29,8 @@ _CLASSIFIERS = "classifiers"
 
 def is_inference_state(state: dict[str, Any]) -> bool:
     """True for `inference_state`'s output; False for a full `state_dict` (older model
-    directories of f-CLSWGAN, TF-VAEGAN, FREE and CADA-VAE hold those)."""
+    directories of f-CLSWGAN, TF-VAEGAN, FREE and CADA-VAE hold those; `GZSLModel.from_pretrained`
+    trims them on loading)."""
     return "inference_version" in state
 
 
@@ -55,10 +56,13 @@ def inference_state(method_class: type[GenerativeMethod], state: dict[str, Any]
     if missing:
         raise UnseenInputError(f"{method_class.label} checkpoint: expected fields {missing}, "
                                "found none")
-    return {"inference_version": INFERENCE_VERSION, "architecture": dict(state["architecture"]),
+    kept = {"inference_version": INFERENCE_VERSION, "architecture": dict(state["architecture"]),
             "epoch": int(state["epoch"]),
             **{part: _kept(dict(state[part]), prefixes) for part, prefixes in parts.items()},
             _CLASSIFIERS: {name: dict(entry) for name, entry in state[_CLASSIFIERS].items()}}
+    if "refit_base_candidate" in state:  # a model directory's, once classes were added
+        kept["refit_base_candidate"] = state["refit_base_candidate"]
+    return kept
 
 
 def load_inference_state(method: GenerativeMethod, state: dict[str, Any]) -> None:
