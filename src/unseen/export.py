@@ -58,7 +58,8 @@ REQUIRED_KEYS = ("format", "method", "hyperparameters", "seed", "class_names", "
                  "dataset", "weights_sha256", "state", "tensors")
 CLASS_KINDS = ("seen", "unseen", "added")
 # The methods that take added classes by refitting their final softmax on inputs made from
-# the class semantics: `unseen.methods.<name>.portable.refit_with_added_classes`.
+# the class semantics: `unseen.methods.<name>.portable.refit_with_added_classes`. Their model
+# directory keeps only the inference state (`unseen.methods.generative.inference`).
 GENERATIVE_REFIT = ("cegzsl", "fclswgan", "cadavae", "tfvaegan", "free")
 
 
