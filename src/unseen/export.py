@@ -58,7 +58,8 @@ REQUIRED_KEYS = ("format", "method", "hyperparameters", "seed", "class_names", "
                  "dataset", "weights_sha256", "state", "tensors")
 CLASS_KINDS = ("seen", "unseen", "added")
 # The methods that take added classes by refitting their final softmax on inputs made from
-# the class semantics: `unseen.methods.<name>.portable.refit_with_added_classes`.
+# the class semantics: `unseen.methods.<name>.portable.refit_with_added_classes`. Their model
+# directory keeps only the inference state (`unseen.methods.generative.inference`).
 GENERATIVE_REFIT = ("cegzsl", "fclswgan", "cadavae", "tfvaegan", "free")
 
 
@@ -198,6 +199,11 @@ class GZSLModel:
         except (KeyError, TypeError, ValueError) as error:
             raise input_error(where, "state", "the skeleton of the method's state",
                               f"a malformed entry ({type(error).__name__}: {error})") from None
+        if config["method"] in GENERATIVE_REFIT and isinstance(state, dict):
+            from unseen.methods.generative.inference import is_inference_state
+
+            if not is_inference_state(state):  # written before trimming: the whole state
+                state = _portable_state(config["method"], state)
         model = cls(
             method=config["method"], hyperparameters=hyperparameters, seed=config["seed"],
             state=state, class_names=config["class_names"],
@@ -377,11 +383,14 @@ class GZSLModel:
         values["device"] = self.device
         method = method_class(method_class.config_class(**values), self.seed)
         try:
-            if self.method_name == "cegzsl":
-                from unseen.methods.cegzsl.portable import load_inference_state
+            from unseen.methods.generative.inference import (
+                is_inference_state,
+                load_inference_state,
+            )
 
+            if self.method_name in GENERATIVE_REFIT and is_inference_state(self.state):
                 load_inference_state(method, self.state)
-            else:
+            else:  # DUET, ESZSL, or a full training state given to GZSLModel as is
                 method.load_state_dict(self.state)
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
             first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
@@ -516,10 +525,11 @@ def _auto_backbone_features(reference: dict[str, Any], paths: list[Path]) -> np.
 
 def _portable_state(method: str, state: dict[str, Any]) -> dict[str, Any]:
     """The part of a method's checkpoint state that prediction and added classes need."""
-    if method == "cegzsl":
-        from unseen.methods.cegzsl.portable import inference_state
+    if method in GENERATIVE_REFIT:
+        from unseen.methods.generative.inference import inference_state
+        from unseen.methods.registry import get_method
 
-        return inference_state(state)
+        return inference_state(get_method(method), state)
     if method == "duet":
         from unseen.methods.duet.added_classes import inference_state
 

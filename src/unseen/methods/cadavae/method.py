@@ -104,6 +104,9 @@ class CADAVAE(GenerativeMethod):
 
     name: ClassVar[str] = "cadavae"
     label: ClassVar[str] = "CADA-VAE"
+    # test latents from the image encoder, added classes' latents from the attribute encoder
+    inference_parts: ClassVar[tuple[str, ...]] = ("vaes.image_encoder",
+                                                  "vaes.attribute_encoder")
     config_class: ClassVar[type[MethodConfig]] = CADAVAEConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"

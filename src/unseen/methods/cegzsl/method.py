@@ -91,6 +91,7 @@ class CEGZSL(GenerativeMethod):
 
     name: ClassVar[str] = "cegzsl"
     label: ClassVar[str] = "CE-GZSL"
+    inference_parts: ClassVar[tuple[str, ...]] = ("generator", "embedding")  # G, E
     config_class: ClassVar[type[MethodConfig]] = CEGZSLConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"

@@ -1,8 +1,9 @@
-"""CE-GZSL outside its run: the inference state of a model directory, and new classes.
+"""CE-GZSL outside its run: classes added at prediction time.
 
 A model directory keeps G (to synthesise features for classes added later), E (the embedding
-the final classifier reads) and the final classifiers; the critic D, the comparator F and the
-optimisers only serve training and are left out.
+the final classifier reads) and the final classifiers (`CEGZSL.inference_parts`,
+`unseen.methods.generative.inference`); the critic D, the comparator F and the optimisers only
+serve training and are left out.
 
 Adding classes (`refit_with_added_classes`): G synthesises `syn_num` features for every class
 of the extended label space from its semantic vector, E embeds them, and only the final
@@ -14,51 +15,12 @@ reproduce exactly those); in the reference the seen classes use their real featu
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from unseen.errors import TrainingDivergedError, UnseenInputError
 from unseen.methods.cegzsl.method import CEGZSL
-from unseen.methods.cegzsl.networks import EmbeddingNet
 from unseen.methods.generative.added_classes import refit
-from unseen.methods.generative.networks import ConditionalGenerator
 from unseen.methods.generative.synthesis import BLOCK_ROWS
-
-_INFERENCE_VERSION = 1
-
-
-def inference_state(state: dict[str, Any]) -> dict[str, Any]:
-    """From a full `CEGZSL.state_dict()` (a run's checkpoint), what prediction and
-    `refit_with_added_classes` need: G, E and the final classifiers."""
-    missing = [k for k in ("architecture", "generator", "embedding", "classifiers", "epoch")
-               if k not in state]
-    if missing:
-        raise UnseenInputError(f"CE-GZSL checkpoint: expected fields {missing}, found none")
-    return {"inference_version": _INFERENCE_VERSION, "architecture": dict(state["architecture"]),
-            "epoch": int(state["epoch"]), "generator": dict(state["generator"]),
-            "embedding": dict(state["embedding"]),
-            "classifiers": {name: dict(entry) for name, entry in state["classifiers"].items()}}
-
-
-def load_inference_state(method: CEGZSL, state: dict[str, Any]) -> None:
-    """Restore `inference_state` into a fresh `CEGZSL(config, seed)` (G and E only)."""
-    if state.get("inference_version") != _INFERENCE_VERSION:
-        raise UnseenInputError(f"CE-GZSL model state: field 'inference_version': expected "
-                               f"{_INFERENCE_VERSION}, found {state.get('inference_version')!r}")
-    a = {key: int(value) for key, value in state["architecture"].items()}
-    device = method.device
-    method.architecture = a
-    method.generator = ConditionalGenerator(a["noise_dim"], a["semantic_dim"],
-                                            a["generator_hidden"], a["feature_dim"]).to(device)
-    method.embedding = EmbeddingNet(a["feature_dim"], a["embed_dim"],
-                                    a["projection_dim"]).to(device)
-    method.generator.load_state_dict(state["generator"])
-    method.embedding.load_state_dict(state["embedding"])
-    method.generator.eval()
-    method.embedding.eval()
-    method.classifiers.load_state_dict(state["classifiers"])
-    method.start_epoch = int(state["epoch"])
 
 
 def refit_with_added_classes(method: CEGZSL, class_semantics: torch.Tensor, seed: int,

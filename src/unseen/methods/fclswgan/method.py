@@ -80,6 +80,7 @@ class FCLSWGAN(GenerativeMethod):
 
     name: ClassVar[str] = "fclswgan"
     label: ClassVar[str] = "f-CLSWGAN"
+    inference_parts: ClassVar[tuple[str, ...]] = ("generator",)  # its classifier reads x
     config_class: ClassVar[type[MethodConfig]] = FCLSWGANConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"

@@ -44,6 +44,9 @@ class FREE(GenerativeMethod):
 
     name: ClassVar[str] = "free"
     label: ClassVar[str] = "FREE"
+    # G synthesises; FR fc1 / fc3 make the classifier input (not its unused heads)
+    inference_parts: ClassVar[tuple[str, ...]] = ("generator", "refinement.fc1",
+                                                  "refinement.fc3")
     config_class: ClassVar[type[MethodConfig]] = FREEConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"

@@ -100,6 +100,9 @@ class GenerativeMethod(GZSLMethod):
     # True where the reference trains the ZSL classifier in a separate script (f-CLSWGAN):
     # its random draws must then not shift the GAN's stream.
     zsl_rng_isolated: ClassVar[bool] = False
+    # The `_stateful` parts (or "part.submodule") that `scores` and added classes read: all a
+    # model directory keeps besides the final classifiers (`generative.inference`).
+    inference_parts: ClassVar[tuple[str, ...]] = ("generator",)
     # The GAN methods' networks and optimisers, built by `fit` (or `load_state_dict`).
     generator: ConditionalGenerator | None = None
     critic: ConditionalCritic | None = None

@@ -101,6 +101,8 @@ class TFVAEGAN(GenerativeMethod):
 
     name: ClassVar[str] = "tfvaegan"
     label: ClassVar[str] = "TF-VAEGAN"
+    # G with feedback F synthesises; Dec makes the classifier input [x ; Dec(x) ; Dec hidden]
+    inference_parts: ClassVar[tuple[str, ...]] = ("generator", "feedback", "decoder")
     config_class: ClassVar[type[MethodConfig]] = TFVAEGANConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     input_kind: ClassVar[str] = "features"
