@@ -240,6 +240,22 @@ class _Quiet:
         return iterable
 
 
+def _reference_generator_iterations(nets: dict, data, c, bug_source: bool):
+    """One reference generator iteration of each pass (seed 5) on `nets`, with the reference's
+    five Adam optimisers; returns the optimisers and lambda after them."""
+    settings = {"encoder": (c.lr, (0.9, 0.999)), "generator": (c.lr, (0.5, 0.999)),
+                "critic": (c.lr, (0.5, 0.999)), "feedback": (c.feed_lr, (0.5, 0.999)),
+                "decoder": (c.dec_lr, (0.5, 0.999))}
+    opts = {name: torch.optim.Adam(nets[name].parameters(), lr=lr, betas=betas)
+            for name, (lr, betas) in settings.items()}
+    torch.manual_seed(5)
+    lambda1 = c.gp_weight
+    for loop in (0, 1):
+        lambda1 = _reference_iteration(list(nets.values()), opts, data, c.batch_size, loop, c,
+                                       lambda1, bug_source=bug_source)
+    return opts, lambda1
+
+
 @pytest.mark.parametrize("options", [
     {},  # CUB-like: encoded noise, Dec trained in both phases
     {"freeze_dec": True, "a1": 0.01},  # AWA2-like
@@ -250,16 +266,8 @@ def test_both_passes_follow_the_reference_iteration(options):
     method, data = _built(**options)
     c = method.config
     nets = {name: copy.deepcopy(module) for name, module in method._modules().items()}
-    settings = {"encoder": (c.lr, (0.9, 0.999)), "generator": (c.lr, (0.5, 0.999)),
-                "critic": (c.lr, (0.5, 0.999)), "feedback": (c.feed_lr, (0.5, 0.999)),
-                "decoder": (c.dec_lr, (0.5, 0.999))}
-    opts = {name: torch.optim.Adam(nets[name].parameters(), lr=lr, betas=betas)
-            for name, (lr, betas) in settings.items()}
-    torch.manual_seed(5)
-    lambda1 = c.gp_weight
-    for loop in (0, 1):
-        lambda1 = _reference_iteration(list(nets.values()), opts, data, c.batch_size, loop, c,
-                                       lambda1, bug_source=c.replicate_reference_bugs)
+    opts, lambda1 = _reference_generator_iterations(nets, data, c,
+                                                    c.replicate_reference_bugs)
     reference_rng = torch.get_rng_state()
     torch.manual_seed(5)
     method._train_epoch(data, 0, _Quiet())  # one iteration of pass 0, then of pass 1
@@ -429,16 +437,7 @@ def test_the_first_evaluation_and_the_next_epoch_draw_as_the_reference(default_d
     atol = 1e-10 if default_dtype == torch.float64 else 1e-5
     method, nets, ours_after_evaluation, ours_after_epoch_2 = _our_two_epochs()
     data, c = _tiny_task(), method.config
-    settings = {"encoder": (c.lr, (0.9, 0.999)), "generator": (c.lr, (0.5, 0.999)),
-                "critic": (c.lr, (0.5, 0.999)), "feedback": (c.feed_lr, (0.5, 0.999)),
-                "decoder": (c.dec_lr, (0.5, 0.999))}
-    opts = {name: torch.optim.Adam(nets[name].parameters(), lr=lr, betas=betas)
-            for name, (lr, betas) in settings.items()}
-    torch.manual_seed(5)
-    lambda1 = c.gp_weight
-    for loop in (0, 1):
-        lambda1 = _reference_iteration(list(nets.values()), opts, data, c.batch_size, loop, c,
-                                       lambda1)
+    opts, lambda1 = _reference_generator_iterations(nets, data, c, bug_source=True)
     gzsl_weights, zsl_weights = _reference_evaluation(list(nets.values()), data, c)
     assert torch.equal(torch.get_rng_state(), ours_after_evaluation)
     for prefix, weights in (("classifier_epoch", gzsl_weights), ("zsl_epoch", zsl_weights)):
