@@ -91,15 +91,19 @@ class ClassifierEpoch:
 def train_classifier(train_inputs: torch.Tensor, train_labels: torch.Tensor,
                      eval_inputs: torch.Tensor, num_classes: int, epochs: int,
                      batch_size: int, lr: float, betas: tuple[float, float] = (0.5, 0.999),
-                     init: InitScheme = "normal", batching: Batching = "carry_over"
-                     ) -> Iterator[ClassifierEpoch]:
+                     init: InitScheme = "normal", batching: Batching = "carry_over",
+                     model: LinearLogSoftmax | None = None) -> Iterator[ClassifierEpoch]:
     """Train Linear+LogSoftmax with NLL and Adam; yield a `ClassifierEpoch` after each epoch.
 
     An epoch is ceil(n / batch_size) carry-over batches, as in the reference, or n // batch_size
     shuffled full batches (`batching="shuffle_drop_last"`). RNG use, in order: the Linear's
-    default init, its `init` re-init, then the batches' permutations.
+    default init, its `init` re-init, then the batches' permutations. `model`: a classifier the
+    caller built (and initialised) earlier, trained in place of a fresh one (`init` unused);
+    CADA-VAE builds its classifier before drawing its training latents, as its reference does.
     """
-    model = LinearLogSoftmax(train_inputs.shape[1], num_classes, init).to(train_inputs.device)
+    if model is None:
+        model = LinearLogSoftmax(train_inputs.shape[1], num_classes, init)
+    model = model.to(train_inputs.device)
     optimizer = adam(model.parameters(), lr, betas)
     if batching == "carry_over":
         batches: CarryOverBatches | ShuffledBatches = CarryOverBatches(train_inputs.shape[0])
