@@ -5,12 +5,13 @@ unseen class attributes) then classifies test images by their image-encoder mean
 
 Faithful to the authors' code (docs/methods/cadavae.md): one Adam (amsgrad) over the four
 nets, ceil(N / 50) steps per epoch on independent randperm batches, summed L1 / KL / W2 terms
-with per-epoch warm-ups. The reference evaluates once, after the last epoch; so does this
-class by default (`evaluate_every`), reporting before that a constant `uniform` candidate
-(every class equally likely: H = 0 whatever the rows, so the runner never selects it over an
-evaluated epoch). The evaluated epoch's candidates are the final classifier after its last
-epoch (`classifier_candidates=last`, the number the reference prints) or after each of its
-epochs (`all`, for choosing the count on validation).
+with per-epoch warm-ups; the latent classifier in the reference's form (`reference_classifier`:
+xavier init, a shuffling drop_last DataLoader per epoch). The reference evaluates once, after
+the last epoch; so does this class by default (`evaluate_every`), reporting before that a
+constant `uniform` candidate (every class equally likely: H = 0 whatever the rows, so the
+runner never selects it over an evaluated epoch). The evaluated epoch's candidates are the
+final classifier after its last epoch (`classifier_candidates=last`, the number the reference
+prints) or after each of its epochs (`all`, for choosing the count on validation).
 """
 
 from __future__ import annotations
