@@ -133,7 +133,7 @@ def test_presets_and_registry():
             assert config.classifier_epochs == steps[name]
             assert (config.epochs, config.batch_size, config.lr) == (100, 50, 1.5e-4)
     default = CADAVAEConfig()
-    assert default.replicate_reference_bugs is True
+    assert default.replicate_reference_bugs is True and default.reference_classifier is True
     assert (default.image_encoder_hidden, default.image_decoder_hidden,
             default.attribute_encoder_hidden, default.attribute_decoder_hidden,
             default.latent_size) == (1560, 1660, 1450, 665, 64)

@@ -5,12 +5,13 @@ unseen class attributes) then classifies test images by their image-encoder mean
 
 Faithful to the authors' code (docs/methods/cadavae.md): one Adam (amsgrad) over the four
 nets, ceil(N / 50) steps per epoch on independent randperm batches, summed L1 / KL / W2 terms
-with per-epoch warm-ups. The reference evaluates once, after the last epoch; so does this
-class by default (`evaluate_every`), reporting before that a constant `uniform` candidate
-(every class equally likely: H = 0 whatever the rows, so the runner never selects it over an
-evaluated epoch). The evaluated epoch's candidates are the final classifier after its last
-epoch (`classifier_candidates=last`, the number the reference prints) or after each of its
-epochs (`all`, for choosing the count on validation).
+with per-epoch warm-ups; the latent classifier in the reference's form (`reference_classifier`:
+xavier init, a shuffling drop_last DataLoader per epoch). The reference evaluates once, after
+the last epoch; so does this class by default (`evaluate_every`), reporting before that a
+constant `uniform` candidate (every class equally likely: H = 0 whatever the rows, so the
+runner never selects it over an evaluated epoch). The evaluated epoch's candidates are the
+final classifier after its last epoch (`classifier_candidates=last`, the number the reference
+prints) or after each of its epochs (`all`, for choosing the count on validation).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from unseen.methods.cadavae.latents import first_rows_per_class, means, noisy_la
 from unseen.methods.cadavae.losses import WarmUp, vae_loss
 from unseen.methods.cadavae.networks import AlignedVAEs
 from unseen.methods.cadavae.presets import PRESETS
-from unseen.methods.generative.classifier import train_classifier
+from unseen.methods.generative.classifier import Batching, train_classifier
 from unseen.methods.generative.data import TaskTensors
+from unseen.methods.generative.networks import LinearLogSoftmax
 from unseen.methods.generative.trainer import (
     CLASSIFIER_BETAS,
     GenerativeMethod,
@@ -87,6 +89,12 @@ class CADAVAEConfig(SpeedOptions):
     classifier_lr: float = option(1e-3, "latent classifier Adam learning rate ['lr_cls']")
     classifier_batch_size: int = option(32, "latent classifier batch size "
                                             "[classifier_batch_size]")
+    reference_classifier: bool = option(
+        True, "the classifier stage as the reference's (vaemodel.py:300-306, "
+              "final_classifier.py:153-176): Linear built before the latents are drawn, "
+              "xavier_uniform gain 0.5 / zero bias (models.py:6-11), each epoch a fresh "
+              "DataLoader(shuffle=True, drop_last=True), floor(n / batch) batches; false: "
+              "the shared classifier's N(0, 0.02^2) init, ceil(n / batch) carry-over batches")
     classifier_candidates: str = option("last", "last: only the classifier after its last "
                                                 "epoch (what the reference reports); all: one "
                                                 "candidate per classifier epoch")
@@ -209,6 +217,10 @@ class CADAVAE(GenerativeMethod):
                                         f"epoch's")
         return {**losses, **weights}
 
+    def classifier_batching(self) -> Batching:
+        """The classifier's epoch: shuffled full batches (reference) or carry-over batches."""
+        return "shuffle_drop_last" if self.config.reference_classifier else "carry_over"
+
     # ---------------------------------------------------------------- evaluation
 
     def _evaluate(self, data: TaskTensors, epoch: int, losses: dict[str, float]
@@ -231,13 +243,17 @@ class CADAVAE(GenerativeMethod):
     def _latent_classifier(self, data: TaskTensors, epoch: int, losses: dict[str, float]
                            ) -> EpochReport:
         """The classifier stage (`vaemodel.py:239-423`): train Linear+LogSoftmax on noisy
-        latents of [seen images ; unseen attributes], test on image-encoder means."""
+        latents of [seen images ; unseen attributes], test on image-encoder means.
+        `reference_classifier`: the reference's classifier, built (default init, then xavier
+        gain 0.5) before the latents are drawn, trained on shuffled full batches."""
         c = self.config
         reference = c.replicate_reference_bugs
         self.vaes.eval()
         devices = [self.device] if self.device.type == "cuda" else []
         # An evaluation before the last epoch must not shift the VAE's random stream.
         with torch.random.fork_rng(devices=devices):
+            model = (LinearLogSoftmax(c.latent_size, data.num_classes, "xavier_half")
+                     if c.reference_classifier else None)
             seen_rows = first_rows_per_class(data.labels, c.seen_latents_per_class)
             unseen_rows = torch.arange(data.unseen_semantics.shape[0], device=self.device
                                        ).repeat_interleave(c.unseen_latents_per_class)
@@ -253,7 +269,7 @@ class CADAVAE(GenerativeMethod):
             gzsl = self.classifiers.collect("classifier_epoch", "gzsl", train_classifier(
                 train_latents, train_labels, eval_latents, data.num_classes,
                 c.classifier_epochs, c.classifier_batch_size, c.classifier_lr,
-                CLASSIFIER_BETAS))
+                CLASSIFIER_BETAS, batching=self.classifier_batching(), model=model))
         if c.classifier_candidates == "last":
             gzsl = {self.default_candidate: gzsl[self.default_candidate]}
         return EpochReport(epoch=epoch, gzsl_candidates=gzsl, losses=losses)

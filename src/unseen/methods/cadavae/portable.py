@@ -5,7 +5,8 @@ needs no image: as the reference builds the unseen classes' classifier rows (§4
 of the extended label space gets `unseen_latents_per_class` noisy latents of its semantic
 vector, and only the latent softmax is retrained, seeded, for the classifier epochs of the
 chosen candidate. The training images are not in the model directory, so the seen classes
-are represented by their attribute latents too (the VAEs were trained to align the two).
+are represented by their attribute latents too (the VAEs were trained to align the two). The
+softmax takes the trained one's form (`reference_classifier`: init and batching).
 """
 
 from __future__ import annotations
@@ -36,4 +37,5 @@ def refit_with_added_classes(method: CADAVAE, class_semantics: torch.Tensor, see
 
     return refit(method, class_semantics, seed, classifier_epochs,
                  method.architecture["attribute_dim"], per_class, c.classifier_batch_size,
-                 latents)
+                 latents, init="xavier_half" if c.reference_classifier else "normal",
+                 batching=method.classifier_batching())

@@ -16,7 +16,8 @@ from collections.abc import Callable
 import torch
 
 from unseen.errors import UnseenInputError
-from unseen.methods.generative.classifier import train_classifier
+from unseen.methods.generative.classifier import Batching, train_classifier
+from unseen.methods.generative.networks import InitScheme
 from unseen.methods.generative.trainer import CLASSIFIER_BETAS, GenerativeMethod
 
 ADDED_CANDIDATE = "added_classes"
@@ -38,15 +39,17 @@ def check_class_semantics(method_name: str, class_semantics: torch.Tensor, size:
 @torch.no_grad()
 def seeded_refit(device: torch.device, seed: int,
                  training_set: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-                 num_classes: int, epochs: int, batch_size: int, lr: float
+                 num_classes: int, epochs: int, batch_size: int, lr: float,
+                 init: InitScheme = "normal", batching: Batching = "carry_over"
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train a fresh final softmax on `training_set()` (inputs, labels), made and trained under
-    `seed` without touching the global RNG streams; returns the last epoch's (weight, bias)."""
+    """Train a fresh final softmax (`init`, `batching`: `train_classifier`'s) on
+    `training_set()` (inputs, labels), made and trained under `seed` without touching the
+    global RNG streams; returns the last epoch's (weight, bias)."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         inputs, labels = training_set()
         epochs_run = train_classifier(inputs, labels, inputs[:0], num_classes, epochs,
-                                      batch_size, lr, CLASSIFIER_BETAS)
+                                      batch_size, lr, CLASSIFIER_BETAS, init, batching)
         last = deque(epochs_run, maxlen=1)[0]  # run every epoch, keep the last
     return last.weight.cpu(), last.bias.cpu()
 
@@ -54,7 +57,8 @@ def seeded_refit(device: torch.device, seed: int,
 @torch.no_grad()
 def refit(method: GenerativeMethod, class_semantics: torch.Tensor, seed: int,
           classifier_epochs: int, semantic_size: int, per_class: int, batch_size: int,
-          inputs_for: Callable[[torch.Tensor], torch.Tensor]) -> str:
+          inputs_for: Callable[[torch.Tensor], torch.Tensor], init: InitScheme = "normal",
+          batching: Batching = "carry_over") -> str:
     """Retrain the final classifier over all rows of `class_semantics` [K', A] (the model's
     classes followed by the added ones) on `inputs_for(semantics on the device)`, `per_class`
     rows per class in class order; store it as `ADDED_CANDIDATE` and return that name."""
@@ -67,7 +71,7 @@ def refit(method: GenerativeMethod, class_semantics: torch.Tensor, seed: int,
         return inputs, torch.arange(num_classes, device=device).repeat_interleave(per_class)
 
     weight, bias = seeded_refit(device, seed, training_set, num_classes, classifier_epochs,
-                                batch_size, method.config.classifier_lr)
+                                batch_size, method.config.classifier_lr, init, batching)
     method.classifiers.entries[ADDED_CANDIDATE] = ("gzsl", weight, bias)
     return ADDED_CANDIDATE
 

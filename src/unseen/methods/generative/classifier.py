@@ -93,18 +93,21 @@ def train_classifier(train_inputs: torch.Tensor, train_labels: torch.Tensor,
                      eval_inputs: torch.Tensor, num_classes: int, epochs: int,
                      batch_size: int, lr: float, betas: tuple[float, float] = (0.5, 0.999),
                      init: InitScheme = "normal", batching: Batching = "carry_over",
-                     draw_default_init: bool = True) -> Iterator[ClassifierEpoch]:
+                     draw_default_init: bool = True,
+                     model: LinearLogSoftmax | None = None) -> Iterator[ClassifierEpoch]:
     """Train Linear+LogSoftmax with NLL and Adam; yield a `ClassifierEpoch` after each epoch.
 
     An epoch is ceil(n / batch_size) carry-over batches, as in the reference, or n // batch_size
     shuffled full batches (`batching="shuffle_drop_last"`). RNG use, in order: the Linear's
     default init (skipped when `draw_default_init` is false: the caller made those draws
     already, where its reference makes them), its `init` re-init, then the batches'
-    permutations.
+    permutations. `model`: a classifier the caller built (and initialised) earlier, trained in
+    place of a fresh one (`init` and `draw_default_init` unused); CADA-VAE builds its classifier
+    before drawing its training latents, as its reference does.
     """
-    if draw_default_init:
+    if model is None and draw_default_init:
         model = LinearLogSoftmax(train_inputs.shape[1], num_classes, init)
-    else:
+    elif model is None:
         with torch.random.fork_rng(devices=[]):  # the Linear is built on the CPU
             model = LinearLogSoftmax(train_inputs.shape[1], num_classes, init)
         model.apply(partial(init_linear_, scheme=init))
