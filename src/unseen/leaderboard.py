@@ -225,7 +225,8 @@ def plot_dataset_curves(outcomes: list[CellOutcome], path: Path, label: str) -> 
     axes.set_xlabel("U: unseen-class accuracy")
     axes.set_ylabel("S: seen-class accuracy")
     axes.set_title(f"{label}: seen-unseen curves (test, seed "
-                   f"{', '.join(str(s) for s in sorted(seeds))}); dot: reported (U, S)")
+                   f"{', '.join(str(s) for s in sorted(seeds))})\ndot: reported (U, S)",
+                   fontsize="medium")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower left", fontsize="small")
     return atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
