@@ -30,7 +30,7 @@ from unseen.methods.cadavae.networks import AlignedVAEs
 from unseen.methods.cadavae.presets import PRESETS
 from unseen.methods.generative.classifier import Batching, train_classifier
 from unseen.methods.generative.data import TaskTensors
-from unseen.methods.generative.networks import LinearLogSoftmax
+from unseen.methods.generative.networks import InitScheme, LinearLogSoftmax
 from unseen.methods.generative.trainer import (
     CLASSIFIER_BETAS,
     GenerativeMethod,
@@ -217,9 +217,12 @@ class CADAVAE(GenerativeMethod):
                                         f"epoch's")
         return {**losses, **weights}
 
-    def classifier_batching(self) -> Batching:
-        """The classifier's epoch: shuffled full batches (reference) or carry-over batches."""
-        return "shuffle_drop_last" if self.config.reference_classifier else "carry_over"
+    def classifier_form(self) -> tuple[InitScheme, Batching]:
+        """The latent classifier's init and epoch (`reference_classifier`): xavier gain 0.5 and
+        shuffled full batches (the reference's), or N(0, 0.02^2) and carry-over batches."""
+        if self.config.reference_classifier:
+            return "xavier_half", "shuffle_drop_last"
+        return "normal", "carry_over"
 
     # ---------------------------------------------------------------- evaluation
 
@@ -252,7 +255,8 @@ class CADAVAE(GenerativeMethod):
         devices = [self.device] if self.device.type == "cuda" else []
         # An evaluation before the last epoch must not shift the VAE's random stream.
         with torch.random.fork_rng(devices=devices):
-            model = (LinearLogSoftmax(c.latent_size, data.num_classes, "xavier_half")
+            init, batching = self.classifier_form()
+            model = (LinearLogSoftmax(c.latent_size, data.num_classes, init)
                      if c.reference_classifier else None)
             seen_rows = first_rows_per_class(data.labels, c.seen_latents_per_class)
             unseen_rows = torch.arange(data.unseen_semantics.shape[0], device=self.device
@@ -269,7 +273,7 @@ class CADAVAE(GenerativeMethod):
             gzsl = self.classifiers.collect("classifier_epoch", "gzsl", train_classifier(
                 train_latents, train_labels, eval_latents, data.num_classes,
                 c.classifier_epochs, c.classifier_batch_size, c.classifier_lr,
-                CLASSIFIER_BETAS, batching=self.classifier_batching(), model=model))
+                CLASSIFIER_BETAS, batching=batching, model=model))
         if c.classifier_candidates == "last":
             gzsl = {self.default_candidate: gzsl[self.default_candidate]}
         return EpochReport(epoch=epoch, gzsl_candidates=gzsl, losses=losses)

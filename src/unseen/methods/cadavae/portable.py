@@ -35,7 +35,7 @@ def refit_with_added_classes(method: CADAVAE, class_semantics: torch.Tensor, see
         return noisy_latents(method.vaes.attribute_encoder, semantics, rows,
                              c.replicate_reference_bugs)
 
+    init, batching = method.classifier_form()
     return refit(method, class_semantics, seed, classifier_epochs,
                  method.architecture["attribute_dim"], per_class, c.classifier_batch_size,
-                 latents, init="xavier_half" if c.reference_classifier else "normal",
-                 batching=method.classifier_batching())
+                 latents, init=init, batching=batching)

@@ -132,9 +132,12 @@ class FREE(GenerativeMethod):
 
     def _on_start(self, data: TaskTensors, fresh: bool) -> None:
         """Class semantics divided by their L2 norm (util.py:50), for training and synthesis."""
-        if self.config.l2_semantics:
-            data.seen_semantics = _unit_rows(data.seen_semantics)
-            data.unseen_semantics = _unit_rows(data.unseen_semantics)
+        data.seen_semantics = self._class_semantics(data.seen_semantics)
+        data.unseen_semantics = self._class_semantics(data.unseen_semantics)
+
+    def _class_semantics(self, semantics: torch.Tensor) -> torch.Tensor:
+        """Rows divided by their L2 norm (`l2_semantics`)."""
+        return _unit_rows(semantics) if self.config.l2_semantics else semantics
 
     # ---------------------------------------------------------------- training
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from unseen.methods.free.method import FREE, _unit_rows
+from unseen.methods.free.method import FREE
 from unseen.methods.generative.added_classes import refit_on_synthesis
 
 
@@ -22,5 +22,4 @@ def refit_with_added_classes(method: FREE, class_semantics: torch.Tensor, seed: 
     """Retrain the final classifier over all rows of `class_semantics` [K', A] (the model's
     classes followed by the added ones) on FR's refined features of G's; returns the new
     candidate's name."""
-    return refit_on_synthesis(method, class_semantics, seed, classifier_epochs,
-                              _unit_rows if method.config.l2_semantics else None)
+    return refit_on_synthesis(method, class_semantics, seed, classifier_epochs)

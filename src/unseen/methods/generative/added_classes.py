@@ -78,13 +78,11 @@ def refit(method: GenerativeMethod, class_semantics: torch.Tensor, seed: int,
 
 @torch.no_grad()
 def refit_on_synthesis(method: GenerativeMethod, class_semantics: torch.Tensor, seed: int,
-                       classifier_epochs: int,
-                       method_semantics: Callable[[torch.Tensor], torch.Tensor] | None = None
-                       ) -> str:
+                       classifier_epochs: int) -> str:
     """`refit` on the method's evaluation-time inputs: `_synthesize` (`syn_num` features per
     class), then `_transformed` (the classifier's input: the features themselves, or the
-    method's transform of them). `method_semantics` is what the method applies to the class
-    semantics before synthesis in training (`_on_start`: L2 rows), or None."""
+    method's transform of them); the semantics first take the method's `_class_semantics`, as
+    in training."""
     if method.generator is None:
         raise UnseenInputError(f"{method.label} model: expected a trained method, found no "
                                "generator")
@@ -93,8 +91,7 @@ def refit_on_synthesis(method: GenerativeMethod, class_semantics: torch.Tensor, 
     method.generator.eval()
 
     def inputs_for(semantics: torch.Tensor) -> torch.Tensor:
-        if method_semantics is not None:
-            semantics = method_semantics(semantics)
+        semantics = method._class_semantics(semantics)
         return method._transformed(method._synthesize(semantics, c.syn_num, what), what)
 
     return refit(method, class_semantics, seed, classifier_epochs,

@@ -12,7 +12,8 @@ classifier epoch each; then the report, with the RNG state of the epoch's end ar
 A method subclasses `GenerativeMethod`, sets `label` (its name in messages) and the usual
 `GZSLMethod` class attributes, and implements the hooks:
 `_architecture_for`, `_build`, `_stateful`, `_critic_step`, `_generator_step`; optionally
-`_critic_phase_modules`, `_on_start`, `_end_of_epoch`, `_epoch_losses`, `_synthesize`,
+`_critic_phase_modules`, `_on_start`, `_class_semantics`, `_end_of_epoch`, `_epoch_losses`,
+`_synthesize`,
 `_classifier_inputs`, `_before_classifier`, `_classifier_sets`, `_extra_state` /
 `_load_extra_state`, `_check_config`.
 """
@@ -153,6 +154,11 @@ class GenerativeMethod(GZSLMethod):
 
     def _on_start(self, data: TaskTensors, fresh: bool) -> None:
         """After `_build` (`fresh`) or after a resume put the RNG state back."""
+
+    def _class_semantics(self, semantics: torch.Tensor) -> torch.Tensor:
+        """The method's own transform of class semantic vectors [K, A], applied to the task's
+        in `_on_start` and to classes added at prediction time. Default: none."""
+        return semantics
 
     def _end_of_epoch(self, epoch: int) -> None:
         """After the epoch's training, before its evaluation (LR decay, gradient clears)."""

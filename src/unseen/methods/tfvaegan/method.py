@@ -176,9 +176,12 @@ class TFVAEGAN(GenerativeMethod):
             raise UnseenInputError(f"TF-VAEGAN's BCE reconstruction needs training features "
                                    f"in [0, 1], found [{low:.3g}, {high:.3g}]; use "
                                    f"feature_preprocessing=minmax")
-        if self.config.l2_semantics:
-            data.seen_semantics = _l2_rows(data.seen_semantics)
-            data.unseen_semantics = _l2_rows(data.unseen_semantics)
+        data.seen_semantics = self._class_semantics(data.seen_semantics)
+        data.unseen_semantics = self._class_semantics(data.unseen_semantics)
+
+    def _class_semantics(self, semantics: torch.Tensor) -> torch.Tensor:
+        """L2-normalised rows (`l2_semantics`, `image_util.py:42`)."""
+        return _l2_rows(semantics) if self.config.l2_semantics else semantics
 
     def _critic_phase_modules(self) -> tuple[nn.Module, ...]:
         """D always; Dec too when `freeze_dec` keeps it out of the generator step

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from unseen.methods.generative.added_classes import refit_on_synthesis
-from unseen.methods.tfvaegan.method import TFVAEGAN, _l2_rows
+from unseen.methods.tfvaegan.method import TFVAEGAN
 
 
 def refit_with_added_classes(method: TFVAEGAN, class_semantics: torch.Tensor, seed: int,
@@ -21,5 +21,4 @@ def refit_with_added_classes(method: TFVAEGAN, class_semantics: torch.Tensor, se
     """Retrain the final classifier over all rows of `class_semantics` [K', A] (the model's
     classes followed by the added ones) on G's transformed features; returns the new
     candidate's name."""
-    return refit_on_synthesis(method, class_semantics, seed, classifier_epochs,
-                              _l2_rows if method.config.l2_semantics else None)
+    return refit_on_synthesis(method, class_semantics, seed, classifier_epochs)
